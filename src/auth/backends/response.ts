@@ -1,0 +1,15 @@
+/** Response-header parsing shared by the middleware backends (pure). */
+
+/**
+ * Decision TTL the middleware asked for: `X-AuthDuration: <seconds>` (Flussonic
+ * and Ministra, PROTOCOLS §2, §5) wins over `Cache-Control: max-age=<seconds>`.
+ * Malformed values are ignored (the configured TTL applies).
+ */
+export function parseMiddlewareTtlMs(authDuration: string | undefined, cacheControl: string | undefined): number | undefined {
+  if (authDuration !== undefined && /^\s*\d+\s*$/.test(authDuration)) return Number(authDuration) * 1000;
+  if (cacheControl !== undefined) {
+    const m = /(?:^|[,\s])(?:s-maxage|max-age)\s*=\s*"?(\d+)"?/i.exec(cacheControl);
+    if (m !== null) return Number(m[1]) * 1000;
+  }
+  return undefined;
+}

@@ -1,0 +1,55 @@
+/**
+ * The authorization vocabulary. A backend answers allow or deny (a deny is a
+ * value) and throws an EdgeError only when it could not decide (STYLE §2);
+ * what to do then is policy, decided in one place: the Authorizer.
+ */
+
+/** What the edge knows about a request when it asks the middleware. */
+export interface AuthRequest {
+  readonly sessionId: string;
+  readonly channel: string;
+  readonly clientIp: string;
+  /** Raw request path, without the query. */
+  readonly path: string;
+  /** Raw query string of the client's request (without `?` and without the edge's marker). */
+  readonly query: string;
+  readonly userAgent: string;
+  /** The client's Host header. */
+  readonly host: string;
+  readonly kind: 'hls' | 'mpegts';
+  /** `new` for the first check of a session, `update` for a re-check. */
+  readonly requestType: 'new' | 'update';
+}
+
+/** A backend's answer. */
+export interface BackendVerdict {
+  readonly allow: boolean;
+  /** Short machine-readable reason: `backend_200`, `backend_403`, `expired`… */
+  readonly reason: string;
+  /** TTL the middleware asked for (X-AuthDuration / Cache-Control max-age), ms. */
+  readonly ttlMs?: number;
+  /** Deny with a redirect target (X-Location). */
+  readonly location?: string;
+  /** X-Session-Name: login or any label shown for the session. */
+  readonly sessionName?: string;
+  readonly userId?: string;
+  readonly maxSessions?: number;
+  readonly unique?: boolean;
+}
+
+export interface AuthBackend {
+  /** Bounded label for metrics and logs (the backend type, or a configured name). */
+  readonly name: string;
+  /** Resolves with a verdict, rejects with an EdgeError (EDGE_ERR_BACKEND_*) when it could not decide. */
+  check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict>;
+  close(): Promise<void>;
+}
+
+export type DecisionSource = 'backend' | 'default';
+
+/** A decision as the edge keeps it on a session. */
+export interface Decision extends BackendVerdict {
+  readonly source: DecisionSource;
+  /** When it was made (ms since epoch). */
+  readonly decidedAt: number;
+}

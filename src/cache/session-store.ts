@@ -1,0 +1,82 @@
+/**
+ * The decision store: sessions (and the decision each carries) keyed by
+ * session ID, plus a join index (channel + token + IP + User-Agent → session).
+ * Behind an interface so a shared (Redis) store can replace the in-memory one
+ * for a fleet.
+ *
+ * Why lru-cache and not node-cache (the design card's pick): measured with
+ * `npx tsx bench/decision-store.ts` for 1M sessions, see bench/README.md.
+ * node-cache cannot evict (its maxKeys throws when full), clones values by
+ * default, and runs a periodic full scan for TTLs; lru-cache is bounded by
+ * construction (LRU eviction at `max`), checks TTL lazily on get, and is
+ * faster and smaller at 1M entries.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Session } from '../session/session.js';
+
+export interface SessionStore {
+  get(id: string): Session | undefined;
+  getByJoinKey(joinKey: string): Session | undefined;
+  /** Inserts or refreshes a session; it disappears `ttlMs` from now unless put again. */
+  put(session: Session, ttlMs: number): void;
+  delete(session: Session): void;
+  readonly size: number;
+  /** Sessions dropped because the store was full. */
+  readonly evictions: number;
+  close(): void;
+}
+
+export class MemorySessionStore implements SessionStore {
+  private readonly byId: LRUCache<string, Session>;
+  private readonly byJoinKey: LRUCache<string, Session>;
+  private evicted = 0;
+
+  constructor(maxEntries: number) {
+    this.byId = new LRUCache<string, Session>({
+      max: maxEntries,
+      // TTL is checked lazily on get (no timers, no scans); stale entries are never returned.
+      ttlAutopurge: false,
+      allowStale: false,
+      updateAgeOnGet: false,
+      dispose: (_session, _id, reason) => {
+        if (reason === 'evict') this.evicted++;
+      },
+    });
+    this.byJoinKey = new LRUCache<string, Session>({ max: maxEntries, ttlAutopurge: false, allowStale: false });
+  }
+
+  get(id: string): Session | undefined {
+    return this.byId.get(id);
+  }
+
+  getByJoinKey(joinKey: string): Session | undefined {
+    const session = this.byJoinKey.get(joinKey);
+    // The join index may outlive an evicted session: only a session still in the store counts.
+    if (session === undefined || this.byId.peek(session.id) !== session) return undefined;
+    return session;
+  }
+
+  put(session: Session, ttlMs: number): void {
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    this.byId.set(session.id, session, { ttl });
+    this.byJoinKey.set(session.joinKey, session, { ttl });
+  }
+
+  delete(session: Session): void {
+    if (this.byId.peek(session.id) === session) this.byId.delete(session.id);
+    if (this.byJoinKey.peek(session.joinKey) === session) this.byJoinKey.delete(session.joinKey);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get evictions(): number {
+    return this.evicted;
+  }
+
+  close(): void {
+    this.byId.clear();
+    this.byJoinKey.clear();
+  }
+}

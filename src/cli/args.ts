@@ -1,0 +1,114 @@
+/**
+ * Command-line parsing, driven by the settings table (config/options.ts).
+ * Pure: argv in, a description of what to do out; main.ts acts on it.
+ */
+import { EdgeError } from '../errors.js';
+import { OPTIONS, OPTIONS_BY_FLAG } from '../config/options.js';
+
+export type Command = 'run' | 'check-config' | 'help' | 'version';
+
+export interface ParsedArgs {
+  readonly command: Command;
+  readonly configFile: string | undefined;
+  /** Setting values by option path, as given on the command line. */
+  readonly flags: Readonly<Record<string, unknown>>;
+}
+
+const COMMANDS: readonly Command[] = ['run', 'check-config'];
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  let command: Command = 'run';
+  let configFile: string | undefined;
+  const flags: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return { command: 'help', configFile, flags };
+    if (arg === '--version' || arg === '-V') return { command: 'version', configFile, flags };
+    if (!arg.startsWith('-')) {
+      if (i === 0 && (COMMANDS as readonly string[]).includes(arg)) {
+        command = arg as Command;
+        continue;
+      }
+      throw new EdgeError('EDGE_ERR_CONFIG', `unexpected argument "${arg}" (see --help)`);
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const takeValue = (): string => {
+      if (eq !== -1) return arg.slice(eq + 1);
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new EdgeError('EDGE_ERR_CONFIG', `option ${name} needs a value (see --help)`);
+      i++;
+      return next;
+    };
+    if (name === '--config' || name === '-c') {
+      configFile = takeValue();
+      continue;
+    }
+    const spec = OPTIONS_BY_FLAG.get(name);
+    if (spec === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `unknown option ${name} (see --help)`);
+    const value = takeValue();
+    if (spec.kind === 'list') {
+      const previous = (flags[spec.path] as string[] | undefined) ?? [];
+      flags[spec.path] = [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+    } else {
+      flags[spec.path] = value;
+    }
+  }
+  return { command, configFile, flags };
+}
+
+export function helpText(version: string): string {
+  const lines = [
+    `astra-auth-edge ${version}: session-aware authorization edge for Cesbo Astra and other HLS / MPEG-TS origins`,
+    '',
+    'Usage:',
+    '  astra-auth-edge [--config FILE] [options]       run the edge',
+    '  astra-auth-edge check-config [--config FILE]    validate and print the effective config (secrets redacted)',
+    '  astra-auth-edge --help | --version',
+    '',
+    'Every option can also be set in the YAML config file (path in brackets) or',
+    'an environment variable. Precedence: flags > environment > file > defaults.',
+    '',
+    '  --config FILE, -c FILE   YAML config file (env EDGE_CONFIG)',
+  ];
+  let group = '';
+  for (const o of OPTIONS) {
+    if (o.group !== group) {
+      group = o.group;
+      lines.push('', `${group}:`);
+    }
+    const flag = `  ${o.flag ?? ''} ${placeholder(o.kind, o.values)}`;
+    const def = o.default === undefined ? '' : ` (default: ${Array.isArray(o.default) ? (o.default.length === 0 ? 'none' : o.default.join(',')) : String(o.default)})`;
+    lines.push(`${flag.padEnd(40)} ${o.help}${def}`);
+    lines.push(`${''.padEnd(40)} [${o.path}] env ${o.env}`);
+  }
+  lines.push(
+    '',
+    'Exit codes: 0 stopped cleanly (SIGTERM/SIGINT) or config valid; 1 runtime failure;',
+    '2 invalid configuration or command line.',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+function placeholder(kind: string, values?: readonly string[]): string {
+  switch (kind) {
+    case 'enum':
+      return values!.join('|');
+    case 'hostport':
+      return 'HOST:PORT';
+    case 'url':
+      return 'URL';
+    case 'duration':
+      return 'DURATION';
+    case 'size':
+      return 'SIZE';
+    case 'int':
+      return 'N';
+    case 'list':
+      return 'CIDR[,CIDR]';
+    case 'regex':
+      return 'REGEX';
+    default:
+      return 'VALUE';
+  }
+}

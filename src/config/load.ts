@@ -1,0 +1,259 @@
+/**
+ * Config is read once (STYLE §4): defaults ← file ← env ← flags, every value
+ * parsed and checked, then frozen. A bad value throws an EdgeError whose
+ * message names the setting (as the operator wrote it: flag, env var or YAML
+ * path) and the value it got. Nothing here mutates its inputs.
+ */
+import { readFile } from 'node:fs/promises';
+import { BlockList, isIP } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { EdgeError } from '../errors.js';
+import { OPTIONS, type OptionSpec } from './options.js';
+import type { EdgeConfig } from './schema.js';
+import { parseBoolean, parseDurationMs, parseHostPort, parseInteger, parseList, parseSizeBytes, type HostPort } from './units.js';
+
+export interface ConfigSources {
+  /** Parsed YAML document (an object), if a file was given. */
+  readonly file?: unknown;
+  readonly fileName?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Values from the command line, keyed by option path (`auth.allowTtl`). */
+  readonly flags?: Readonly<Record<string, unknown>>;
+}
+
+type Origin = 'flag' | 'env' | 'file' | 'default';
+
+export async function readConfigFile(fileName: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(fileName, 'utf8');
+  } catch (err) {
+    throw new EdgeError('EDGE_ERR_CONFIG', `config file ${fileName}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (err) {
+    throw new EdgeError('EDGE_ERR_CONFIG', `config file ${fileName}: invalid YAML: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Flattens a YAML object into dotted paths; lists and scalars are leaves. */
+function flatten(value: unknown, prefix: string, out: Map<string, unknown>, fileName: string): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    out.set(prefix, value);
+    return;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const path = prefix === '' ? key : `${prefix}.${key}`;
+    const known = OPTIONS.some((o) => o.path === path || o.path.startsWith(`${path}.`));
+    if (!known) throw new EdgeError('EDGE_ERR_CONFIG', `${fileName}: unknown setting "${path}"`);
+    flatten(child, path, out, fileName);
+  }
+}
+
+function describe(spec: OptionSpec, origin: Origin, fileName: string): string {
+  switch (origin) {
+    case 'flag':
+      return spec.flag ?? spec.path;
+    case 'env':
+      return spec.env;
+    case 'file':
+      return `${spec.path} (in ${fileName})`;
+    default:
+      return `${spec.path} (default)`;
+  }
+}
+
+function show(value: unknown, spec: OptionSpec): string {
+  if (spec.secret === true) return '"<redacted>"';
+  return JSON.stringify(value) ?? String(value);
+}
+
+function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
+  const fail = (expected: string): never => {
+    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where}: ${show(raw, spec)}: expected ${expected}`);
+  };
+  switch (spec.kind) {
+    case 'string':
+      return typeof raw === 'string' && raw !== '' ? raw : fail('a non-empty string');
+    case 'url': {
+      if (typeof raw !== 'string') return fail('a URL');
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        return fail('an absolute http:// or https:// URL');
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('an http:// or https:// URL');
+      return raw;
+    }
+    case 'hostport':
+      return parseHostPort(raw) ?? fail('HOST:PORT, e.g. 0.0.0.0:8080 or [::1]:9901');
+    case 'duration':
+      return parseDurationMs(raw) ?? fail('a duration such as 500ms, 30s, 5m, 1h (a bare number is seconds)');
+    case 'size':
+      return parseSizeBytes(raw) ?? fail('a size such as 65536, 64KiB, 1MiB');
+    case 'int': {
+      const n = parseInteger(raw);
+      return n !== undefined && n > 0 ? n : fail('a positive integer');
+    }
+    case 'bool':
+      return parseBoolean(raw) ?? fail('true or false');
+    case 'enum':
+      return typeof raw === 'string' && spec.values!.includes(raw) ? raw : fail(`one of ${spec.values!.join(', ')}`);
+    case 'list':
+      return parseList(raw) ?? fail('a list of strings (or a comma-separated string)');
+    case 'regex': {
+      if (typeof raw !== 'string') return fail('a regular expression');
+      let re: RegExp;
+      try {
+        re = new RegExp(raw);
+      } catch (err) {
+        return fail(`a valid regular expression (${(err as Error).message})`);
+      }
+      if (!raw.includes('(?<channel>')) fail('a regular expression with a named group (?<channel>...)');
+      return re;
+    }
+  }
+}
+
+/** Builds the frozen EdgeConfig. Pure: the caller reads files and the environment. */
+export function buildConfig(sources: ConfigSources): EdgeConfig {
+  const fileName = sources.fileName ?? 'config file';
+  const fileValues = new Map<string, unknown>();
+  if (sources.file !== undefined) {
+    if (sources.file === null || typeof sources.file !== 'object' || Array.isArray(sources.file)) {
+      throw new EdgeError('EDGE_ERR_CONFIG', `${fileName}: expected a YAML mapping at the top level`);
+    }
+    flatten(sources.file, '', fileValues, fileName);
+  }
+  const values = new Map<string, unknown>();
+  const where = new Map<string, string>();
+  for (const spec of OPTIONS) {
+    let raw: unknown;
+    let origin: Origin;
+    const envValue = sources.env?.[spec.env];
+    if (sources.flags !== undefined && spec.path in sources.flags) {
+      raw = sources.flags[spec.path];
+      origin = 'flag';
+    } else if (envValue !== undefined && envValue !== '') {
+      raw = envValue;
+      origin = 'env';
+    } else if (fileValues.has(spec.path) && fileValues.get(spec.path) !== null) {
+      raw = fileValues.get(spec.path);
+      origin = 'file';
+    } else {
+      raw = spec.default;
+      origin = 'default';
+    }
+    const name = describe(spec, origin, fileName);
+    where.set(spec.path, name);
+    values.set(spec.path, raw === undefined ? undefined : parseValue(spec, raw, name));
+  }
+  const get = <T>(path: string): T => values.get(path) as T;
+  const invalid = (path: string, message: string): never => {
+    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get(path)}: ${JSON.stringify(values.get(path) instanceof RegExp ? String(values.get(path)) : values.get(path))}: ${message}`);
+  };
+
+  const upstream = new URL(get<string>('upstream.url'));
+  if ((upstream.pathname !== '/' && upstream.pathname !== '') || upstream.search !== '' || upstream.hash !== '') {
+    invalid('upstream.url', 'must be an origin (scheme://host:port) without path or query');
+  }
+  if (upstream.username !== '' || upstream.password !== '') invalid('upstream.url', 'credentials in the URL are not supported');
+
+  const trusted = get<string[]>('proxy.trustedProxies');
+  for (const cidr of trusted) {
+    if (parseCidr(cidr) === undefined) {
+      throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get('proxy.trustedProxies')}: ${JSON.stringify(cidr)}: expected an IP address or CIDR such as 10.0.0.0/8 or fd00::/8`);
+    }
+  }
+  const param = get<string>('session.param');
+  if (!/^[A-Za-z0-9_.-]+$/.test(param)) invalid('session.param', 'use letters, digits, "_", "-" or "." only');
+  const tokenParam = get<string>('session.tokenParam');
+  if (!/^[A-Za-z0-9_.-]+$/.test(tokenParam)) invalid('session.tokenParam', 'use letters, digits, "_", "-" or "." only');
+  if (param === tokenParam) invalid('session.param', 'must differ from session.tokenParam');
+  if (get<number>('auth.denyTtl') > get<number>('auth.allowTtl')) invalid('auth.denyTtl', 'must not be longer than auth.allowTtl');
+  if (get<number>('backend.timeout') === 0) invalid('backend.timeout', 'must be greater than 0');
+  if (get<number>('hls.maxPlaylistBytes') < 1024) invalid('hls.maxPlaylistBytes', 'must be at least 1KiB');
+
+  const config: EdgeConfig = {
+    listen: get<HostPort>('listen'),
+    admin: { listen: get<HostPort>('admin.listen') },
+    upstream: {
+      origin: upstream.origin,
+      connectTimeoutMs: get<number>('upstream.connectTimeout'),
+      headersTimeoutMs: get<number>('upstream.headersTimeout'),
+      bodyTimeoutMs: get<number>('upstream.bodyTimeout'),
+      connections: get<number>('upstream.connections'),
+    },
+    backend: {
+      type: get('backend.type'),
+      url: get<string | undefined>('backend.url'),
+      timeoutMs: get<number>('backend.timeout'),
+      maxBodyBytes: get<number>('backend.maxBodyBytes'),
+      connections: get<number>('backend.connections'),
+    },
+    auth: {
+      defaultAction: get('auth.defaultAction'),
+      allowTtlMs: get<number>('auth.allowTtl'),
+      denyTtlMs: get<number>('auth.denyTtl'),
+      unavailableTtlMs: get<number>('auth.unavailableTtl'),
+      maxTtlMs: get<number>('auth.maxTtl'),
+      staleGraceMs: get<number>('auth.staleGrace'),
+      maxEntries: get<number>('auth.maxEntries'),
+    },
+    session: { param, tokenParam, channelPattern: get<RegExp>('session.channelPattern') },
+    hls: { maxPlaylistBytes: get<number>('hls.maxPlaylistBytes') },
+    proxy: { trustedProxies: trusted, maxHeaderBytes: get<number>('proxy.maxHeaderBytes') },
+    log: { level: get('log.level') },
+  };
+  return deepFreeze(config);
+}
+
+/** "10.0.0.0/8", "fd00::/8" or a bare address → [address, prefix, family]. */
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const [address = '', prefixText] = text.split('/', 2);
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) return undefined;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/** A BlockList holding the given (already validated) CIDRs. */
+export function cidrList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const text of cidrs) {
+    const c = parseCidr(text);
+    if (c !== undefined) list.addSubnet(c.address, c.prefix, c.family);
+  }
+  return list;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !(value instanceof RegExp)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Effective config with secrets redacted, for `check-config` and the startup log. */
+export function describeConfig(config: EdgeConfig): Record<string, unknown> {
+  const backendUrl = config.backend.url === undefined ? undefined : redactUrl(config.backend.url);
+  return JSON.parse(
+    JSON.stringify({ ...config, backend: { ...config.backend, url: backendUrl }, session: { ...config.session, channelPattern: config.session.channelPattern.source } }),
+  ) as Record<string, unknown>;
+}
+
+/** Drops credentials and query values from a URL: middleware URLs often carry API keys. */
+export function redactUrl(text: string): string {
+  const url = new URL(text);
+  if (url.username !== '' || url.password !== '') {
+    url.username = 'redacted';
+    url.password = '';
+  }
+  for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, 'redacted');
+  return url.toString();
+}

@@ -1,0 +1,75 @@
+/**
+ * The one table of settings. Each row names the YAML path, the flag, the
+ * environment variable, how its value is parsed and its default; `--help`,
+ * the env reader, the flag parser and the validator are all driven by it, so
+ * a setting cannot exist in one place and be missing from another.
+ */
+
+export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'bool' | 'enum' | 'list' | 'regex';
+
+export interface OptionSpec {
+  /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
+  readonly path: string;
+  readonly flag?: string;
+  readonly env: string;
+  readonly kind: OptionKind;
+  readonly values?: readonly string[];
+  /** Default as an operator would write it; undefined = unset. */
+  readonly default?: string | number | boolean | readonly string[];
+  readonly group: string;
+  readonly help: string;
+  /** Redacted in `check-config` output and logs. */
+  readonly secret?: boolean;
+}
+
+export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
+
+export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const BACKEND_TYPES = ['http'] as const;
+
+export const OPTIONS: readonly OptionSpec[] = [
+  // Listeners
+  { path: 'listen', flag: '--listen', env: 'EDGE_LISTEN', kind: 'hostport', default: '0.0.0.0:8080', group: 'Listeners', help: 'public listener for players (HOST:PORT)' },
+  { path: 'admin.listen', flag: '--admin-listen', env: 'EDGE_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9901', group: 'Listeners', help: 'admin listener: /metrics, /healthz, /readyz (HOST:PORT)' },
+
+  // Upstream
+  { path: 'upstream.url', flag: '--upstream', env: 'EDGE_UPSTREAM', kind: 'url', default: 'http://127.0.0.1:8000', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'origin to forward to (scheme://host:port, no path)' },
+  { path: 'upstream.connectTimeout', flag: '--upstream-connect-timeout', env: 'EDGE_UPSTREAM_CONNECT_TIMEOUT', kind: 'duration', default: '2s', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'TCP connect timeout to the upstream' },
+  { path: 'upstream.headersTimeout', flag: '--upstream-timeout', env: 'EDGE_UPSTREAM_TIMEOUT', kind: 'duration', default: '10s', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'time to upstream response headers before 504' },
+  { path: 'upstream.bodyTimeout', flag: '--upstream-body-timeout', env: 'EDGE_UPSTREAM_BODY_TIMEOUT', kind: 'duration', default: '30s', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'longest silence inside a response body before the client connection is cut' },
+  { path: 'upstream.connections', flag: '--upstream-connections', env: 'EDGE_UPSTREAM_CONNECTIONS', kind: 'int', default: 1024, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'max keep-alive connections to the upstream' },
+
+  // Middleware
+  { path: 'backend.type', flag: '--backend-type', env: 'EDGE_BACKEND_TYPE', kind: 'enum', values: BACKEND_TYPES, default: 'http', group: 'Middleware', help: 'middleware protocol: http = Astra "HTTP Request" auth' },
+  { path: 'backend.url', flag: '--backend', env: 'EDGE_BACKEND', kind: 'url', group: 'Middleware', help: 'middleware URL; the client query string is appended to it (unset: every session gets the default action)' },
+  { path: 'backend.timeout', flag: '--backend-timeout', env: 'EDGE_BACKEND_TIMEOUT', kind: 'duration', default: '1s', group: 'Middleware', help: 'whole-call timeout of one middleware request' },
+  { path: 'backend.maxBodyBytes', flag: '--backend-max-body', env: 'EDGE_BACKEND_MAX_BODY', kind: 'size', default: '64KiB', group: 'Middleware', help: 'middleware response bytes read (and discarded) at most' },
+  { path: 'backend.connections', flag: '--backend-connections', env: 'EDGE_BACKEND_CONNECTIONS', kind: 'int', default: 64, group: 'Middleware', help: 'max keep-alive connections to the middleware' },
+
+  // Decisions
+  { path: 'auth.defaultAction', flag: '--default-action', env: 'EDGE_DEFAULT_ACTION', kind: 'enum', values: DEFAULT_ACTIONS, default: 'allow', group: 'Decisions', help: 'when the middleware is unavailable: allow (as Astra), deny, or keep-granted (granted sessions keep playing, new ones are refused)' },
+  { path: 'auth.allowTtl', flag: '--allow-ttl', env: 'EDGE_ALLOW_TTL', kind: 'duration', default: '60s', group: 'Decisions', help: 'how long an allow holds before a background re-check (X-AuthDuration / Cache-Control max-age from the middleware win)' },
+  { path: 'auth.denyTtl', flag: '--deny-ttl', env: 'EDGE_DENY_TTL', kind: 'duration', default: '10s', group: 'Decisions', help: 'how long a deny is remembered' },
+  { path: 'auth.unavailableTtl', flag: '--unavailable-ttl', env: 'EDGE_UNAVAILABLE_TTL', kind: 'duration', default: '5s', group: 'Decisions', help: 'how long a default-action decision holds before the middleware is asked again' },
+  { path: 'auth.maxTtl', flag: '--max-ttl', env: 'EDGE_MAX_TTL', kind: 'duration', default: '7d', group: 'Decisions', help: 'cap on any TTL the middleware sends' },
+  { path: 'auth.staleGrace', flag: '--stale-grace', env: 'EDGE_STALE_GRACE', kind: 'duration', default: '30s', group: 'Decisions', help: 'an expired allow is still served (while re-checked) for this long; past it the session is gone' },
+  { path: 'auth.maxEntries', flag: '--max-sessions', env: 'EDGE_MAX_SESSIONS', kind: 'int', default: 1_000_000, group: 'Decisions', help: 'decision store size (sessions); least recently used are evicted' },
+
+  // Sessions
+  { path: 'session.param', flag: '--session-param', env: 'EDGE_SESSION_PARAM', kind: 'string', default: 'edge_session', group: 'Sessions', help: 'query parameter the edge adds to rewritten playlist URIs' },
+  { path: 'session.tokenParam', flag: '--token-param', env: 'EDGE_TOKEN_PARAM', kind: 'string', default: 'token', group: 'Sessions', help: 'query parameter that carries the viewer token (joins reloads of the same URL to one session)' },
+  { path: 'session.channelPattern', flag: '--channel-pattern', env: 'EDGE_CHANNEL_PATTERN', kind: 'regex', default: DEFAULT_CHANNEL_PATTERN, group: 'Sessions', help: 'regex on the path with a named group "channel" (optional group "rest": empty = MPEG-TS stream)' },
+
+  // HLS and proxying
+  { path: 'hls.maxPlaylistBytes', flag: '--max-playlist-bytes', env: 'EDGE_MAX_PLAYLIST_BYTES', kind: 'size', default: '1MiB', group: 'HLS and proxying', help: 'largest upstream playlist read into memory for rewriting' },
+  { path: 'proxy.trustedProxies', flag: '--trusted-proxy', env: 'EDGE_TRUSTED_PROXIES', kind: 'list', default: [], group: 'HLS and proxying', help: 'CIDRs whose X-Forwarded-For / X-Real-IP are believed (comma-separated; flag repeatable)' },
+  { path: 'proxy.maxHeaderBytes', flag: '--max-header-bytes', env: 'EDGE_MAX_HEADER_BYTES', kind: 'size', default: '16KiB', group: 'HLS and proxying', help: 'largest request head accepted from a client' },
+
+  // Logging
+  { path: 'log.level', flag: '--log-level', env: 'EDGE_LOG_LEVEL', kind: 'enum', values: LOG_LEVELS, default: 'info', group: 'Logging', help: 'log level (JSON lines on stdout)' },
+];
+
+export const OPTIONS_BY_FLAG: ReadonlyMap<string, OptionSpec> = new Map(
+  OPTIONS.filter((o) => o.flag !== undefined).map((o) => [o.flag!, o]),
+);

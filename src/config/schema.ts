@@ -1,0 +1,53 @@
+/** The validated, frozen configuration every component receives. */
+import type { HostPort } from './units.js';
+import type { BACKEND_TYPES, DEFAULT_ACTIONS, LOG_LEVELS } from './options.js';
+
+export type DefaultAction = (typeof DEFAULT_ACTIONS)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type BackendType = (typeof BACKEND_TYPES)[number];
+
+export interface UpstreamConfig {
+  /** `scheme://host:port` without a trailing slash. */
+  readonly origin: string;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly connections: number;
+}
+
+export interface BackendConfig {
+  readonly type: BackendType;
+  /** Unset: no middleware, every session gets the default action. */
+  readonly url: string | undefined;
+  readonly timeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly connections: number;
+}
+
+export interface AuthConfig {
+  readonly defaultAction: DefaultAction;
+  readonly allowTtlMs: number;
+  readonly denyTtlMs: number;
+  readonly unavailableTtlMs: number;
+  readonly maxTtlMs: number;
+  readonly staleGraceMs: number;
+  readonly maxEntries: number;
+}
+
+export interface SessionConfig {
+  readonly param: string;
+  readonly tokenParam: string;
+  readonly channelPattern: RegExp;
+}
+
+export interface EdgeConfig {
+  readonly listen: HostPort;
+  readonly admin: { readonly listen: HostPort };
+  readonly upstream: UpstreamConfig;
+  readonly backend: BackendConfig;
+  readonly auth: AuthConfig;
+  readonly session: SessionConfig;
+  readonly hls: { readonly maxPlaylistBytes: number };
+  readonly proxy: { readonly trustedProxies: readonly string[]; readonly maxHeaderBytes: number };
+  readonly log: { readonly level: LogLevel };
+}

@@ -1,0 +1,116 @@
+/**
+ * Every metric of the edge, on a registry of its own (no prom-client global:
+ * two edges can live in one process). Labels come from small fixed sets only;
+ * never a session ID, token, IP, user or path. Children for each label
+ * combination are resolved once here so the hot path does no label hashing.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RequestKind = 'playlist' | 'segment' | 'stream' | 'other';
+export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
+export type DecisionResult = 'allow' | 'deny';
+export type DecisionMetricSource = 'cache' | 'backend' | 'coalesced' | 'rule' | 'default';
+export type BackendOutcome = 'allow' | 'deny' | 'timeout' | 'refused' | 'http_5xx' | 'invalid';
+export type UpstreamOutcome = 'ok' | 'refused' | 'reset' | 'timeout' | 'invalid' | 'aborted';
+
+const REQUEST_KINDS: readonly RequestKind[] = ['playlist', 'segment', 'stream', 'other'];
+const STATUS_CLASSES: readonly StatusClass[] = ['2xx', '3xx', '4xx', '5xx'];
+const DECISION_RESULTS: readonly DecisionResult[] = ['allow', 'deny'];
+const DECISION_SOURCES: readonly DecisionMetricSource[] = ['cache', 'backend', 'coalesced', 'rule', 'default'];
+const UPSTREAM_OUTCOMES: readonly UpstreamOutcome[] = ['ok', 'refused', 'reset', 'timeout', 'invalid', 'aborted'];
+
+/** Seconds; the auth step of a cache hit costs microseconds, a middleware call milliseconds. */
+const AUTH_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface Inc {
+  inc(value?: number): void;
+}
+interface Observe {
+  observe(value: number): void;
+}
+
+export interface StoreStats {
+  readonly size: number;
+  readonly evictions: number;
+}
+
+export class EdgeMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Record<RequestKind, Record<StatusClass, Inc>>;
+  private readonly decisions: Record<DecisionResult, Record<DecisionMetricSource, Inc>>;
+  private readonly authDuration: Record<DecisionMetricSource, Observe>;
+  private readonly upstream: Record<UpstreamOutcome, Inc>;
+  private readonly bytes: Record<RequestKind, Inc>;
+  private readonly backendRequests: Counter<'backend' | 'outcome'>;
+  private readonly backendDuration: Histogram<'backend'>;
+  readonly failureModeAllowed: Inc;
+  readonly upstreamDuration: Observe;
+
+  constructor(store: StoreStats, options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+
+    const requests = new Counter({ name: 'edge_requests_total', help: 'Client requests answered, by kind and status class.', labelNames: ['kind', 'code'] as const, registers });
+    this.requests = table(REQUEST_KINDS, (kind) => table(STATUS_CLASSES, (code) => requests.labels(kind, code)));
+
+    const decisions = new Counter({ name: 'edge_auth_decisions_total', help: 'Authorization decisions applied to requests, by result and where they came from.', labelNames: ['result', 'source'] as const, registers });
+    this.decisions = table(DECISION_RESULTS, (result) => table(DECISION_SOURCES, (source) => decisions.labels(result, source)));
+
+    const authDuration = new Histogram({ name: 'edge_auth_duration_seconds', help: 'Time of the whole authorize step per request, by decision source.', labelNames: ['source'] as const, buckets: AUTH_BUCKETS, registers });
+    this.authDuration = table(DECISION_SOURCES, (source) => authDuration.labels(source));
+
+    this.backendRequests = new Counter({ name: 'edge_auth_backend_requests_total', help: 'Middleware calls by backend and outcome.', labelNames: ['backend', 'outcome'] as const, registers });
+    this.backendDuration = new Histogram({ name: 'edge_auth_backend_duration_seconds', help: 'Middleware call duration by backend.', labelNames: ['backend'] as const, buckets: LATENCY_BUCKETS, registers });
+
+    this.failureModeAllowed = new Counter({ name: 'edge_auth_failure_mode_allowed_total', help: 'Sessions let in by the default action because the middleware was unavailable.', registers });
+
+    const upstream = new Counter({ name: 'edge_upstream_requests_total', help: 'Requests forwarded upstream, by outcome.', labelNames: ['outcome'] as const, registers });
+    this.upstream = table(UPSTREAM_OUTCOMES, (outcome) => upstream.labels(outcome));
+    this.upstreamDuration = new Histogram({ name: 'edge_upstream_duration_seconds', help: 'Time to upstream response headers.', buckets: LATENCY_BUCKETS, registers });
+
+    const bytes = new Counter({ name: 'edge_bytes_sent_total', help: 'Body bytes sent to clients, by kind.', labelNames: ['kind'] as const, registers });
+    this.bytes = table(REQUEST_KINDS, (kind) => bytes.labels(kind));
+
+    new Gauge({ name: 'edge_decision_store_entries', help: 'Sessions in the decision store.', registers, collect() { this.set(store.size); } });
+    new Counter({
+      name: 'edge_decision_store_evictions_total',
+      help: 'Sessions evicted because the decision store was full.',
+      registers,
+      collect() {
+        // prom-client counters only go up; computed at scrape time from the store's own count.
+        this.reset();
+        this.inc(store.evictions);
+      },
+    });
+  }
+
+  request(kind: RequestKind, status: number): void {
+    const cls: StatusClass = status < 300 ? '2xx' : status < 400 ? '3xx' : status < 500 ? '4xx' : '5xx';
+    this.requests[kind][cls].inc();
+  }
+
+  decision(allow: boolean, source: DecisionMetricSource, seconds: number): void {
+    this.decisions[allow ? 'allow' : 'deny'][source].inc();
+    this.authDuration[source].observe(seconds);
+  }
+
+  backendCall(backend: string, outcome: BackendOutcome, seconds: number): void {
+    this.backendRequests.labels(backend, outcome).inc();
+    this.backendDuration.labels(backend).observe(seconds);
+  }
+
+  upstreamOutcome(outcome: UpstreamOutcome): void {
+    this.upstream[outcome].inc();
+  }
+
+  bytesSent(kind: RequestKind, n: number): void {
+    if (n > 0) this.bytes[kind].inc(n);
+  }
+}
+
+function table<K extends string, V>(keys: readonly K[], make: (key: K) => V): Record<K, V> {
+  const out = {} as Record<K, V>;
+  for (const key of keys) out[key] = make(key);
+  return out;
+}

@@ -1,0 +1,164 @@
+/**
+ * The public request path: identify (channel, session) → authorize →
+ * forward. Everything it needs is built by app.ts and passed in.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Logger } from 'pino';
+import type { Authorizer } from '../auth/authorizer.js';
+import { REASON_UNAVAILABLE } from '../auth/authorizer.js';
+import type { Decision } from '../auth/types.js';
+import type { EdgeConfig } from '../config/schema.js';
+import { errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
+import type { SessionRegistry } from '../session/registry.js';
+import type { Session } from '../session/session.js';
+import { clientIpOf, normalizeIp } from './client-ip.js';
+import type { Forwarder } from './forward.js';
+import { upstreamRequestHeaders } from './headers.js';
+import { findParam, removeParam, splitTarget } from './query.js';
+
+export interface RequestHandlerDeps {
+  readonly config: EdgeConfig;
+  readonly sessions: SessionRegistry;
+  readonly authorizer: Authorizer;
+  readonly forwarder: Forwarder;
+  readonly metrics: EdgeMetrics;
+  readonly log: Logger;
+  /** Trusted proxy CIDRs, or undefined when none are configured. */
+  readonly trustedProxies: BlockList | undefined;
+}
+
+/** Error responses without a variable part, serialized once. */
+const FIXED_BODIES = new Map<ErrorCode, Buffer>(Object.keys(ERROR_CODES).map((code) => [code as ErrorCode, Buffer.from(errorBody(code as ErrorCode))]));
+
+/** What a request asks for, from its path (`rest` is the named group after the channel, if the pattern has one). */
+export function classifyRequest(path: string, rest: string | undefined, hasRestGroup: boolean): RequestKind {
+  if (path.length > 5 && path.slice(-5).toLowerCase() === '.m3u8') return 'playlist';
+  if (hasRestGroup) return rest === undefined || rest === '' || rest === '/' ? 'stream' : 'segment';
+  const last = path.slice(path.lastIndexOf('/') + 1);
+  return last.includes('.') ? 'segment' : 'stream';
+}
+
+export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { config, sessions, authorizer, forwarder, metrics, trustedProxies } = deps;
+  const pattern = config.session.channelPattern;
+  const hasRestGroup = pattern.source.includes('(?<rest>');
+  const param = config.session.param;
+  const tokenParam = config.session.tokenParam;
+
+  function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason?: string, extraHeaders?: Record<string, string>): void {
+    const status = ERROR_CODES[code].status;
+    const body = reason === undefined ? FIXED_BODIES.get(code)! : Buffer.from(errorBody(code, reason));
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store', ...extraHeaders });
+    res.end(body);
+    metrics.request(kind, status);
+  }
+
+  function refuse(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision): void {
+    if (decision.location !== undefined) {
+      res.writeHead(302, { location: decision.location, 'content-length': 0, 'cache-control': 'no-store' });
+      res.end();
+      metrics.request(kind, 302);
+      return;
+    }
+    const code: ErrorCode =
+      session.endReason !== undefined ? 'EDGE_ERR_SESSION_ENDED' : decision.reason === REASON_UNAVAILABLE ? 'EDGE_ERR_AUTH_UNAVAILABLE' : 'EDGE_ERR_AUTH_DENIED';
+    sendError(res, kind, code, decision.reason);
+  }
+
+  function proceed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    kind: RequestKind,
+    session: Session,
+    decision: Decision,
+    source: DecisionMetricSource,
+    started: number,
+    pathAndQuery: string,
+    clientIp: string,
+    peerIp: string,
+  ): void {
+    metrics.decision(decision.allow, decision.source === 'default' ? 'default' : source, (performance.now() - started) / 1000);
+    if (res.destroyed) return; // the player gave up while the middleware was deciding
+    if (!decision.allow || session.endReason !== undefined) {
+      refuse(res, kind, session, decision);
+      return;
+    }
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
+      upstreamHost: forwarder.upstreamHost,
+      clientIp,
+      peerIp,
+      fromTrustedProxy: clientIp !== peerIp,
+    });
+    if (kind === 'stream') {
+      const detach = sessions.attachStream(session, res);
+      res.once('close', detach);
+    }
+    forwarder.forward(res, { method: req.method as 'GET' | 'HEAD', pathAndQuery, headers, kind, session }, (status) => metrics.request(kind, status));
+  }
+
+  return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const method = req.method;
+    const target = req.url ?? '/';
+    if (target.charCodeAt(0) !== 47 /* / */) {
+      sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', 'request target must be a path');
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, { allow: 'GET, HEAD' });
+      return;
+    }
+    const { path, query } = splitTarget(target);
+    const match = pattern.exec(path);
+    const channel = match?.groups?.['channel'];
+    if (match === null || channel === undefined || channel === '') {
+      sendError(res, 'other', 'EDGE_ERR_NO_CHANNEL');
+      return;
+    }
+    const kind = classifyRequest(path, match.groups?.['rest'], hasRestGroup);
+    const now = Date.now();
+    const peerIp = normalizeIp(req.socket.remoteAddress);
+    const clientIp = trustedProxies === undefined ? peerIp : clientIpOf(req.socket.remoteAddress, req.headers, trustedProxies);
+
+    const marker = findParam(query, param);
+    const upstreamQuery = marker === undefined ? query : removeParam(query, param);
+    let session = marker === undefined ? undefined : sessions.byMarker(marker, channel);
+    if (session === undefined) {
+      const userAgent = req.headers['user-agent'] ?? '';
+      const token = findParam(upstreamQuery, tokenParam) ?? upstreamQuery;
+      session = sessions.joinOrOpen(
+        {
+          channel,
+          kind: kind === 'stream' ? 'mpegts' : 'hls',
+          joinKey: `${channel}\n${token}\n${clientIp}\n${userAgent}`,
+          clientIp,
+          userAgent,
+          host: req.headers.host ?? '',
+          path,
+          query: upstreamQuery,
+        },
+        now,
+      );
+    }
+    session.requests++;
+    session.lastSeenAt = now;
+    const pathAndQuery = upstreamQuery === '' ? path : `${path}?${upstreamQuery}`;
+
+    const joinedCall = session.pending !== undefined;
+    const result = authorizer.authorize(session, now);
+    if (result instanceof Promise) {
+      const s = session;
+      result.then(
+        (decision) => proceed(req, res, kind, s, decision, joinedCall ? 'coalesced' : 'backend', started, pathAndQuery, clientIp, peerIp),
+        (err: unknown) => {
+          deps.log.error({ err }, 'authorization failed unexpectedly');
+          if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_INTERNAL');
+        },
+      );
+      return;
+    }
+    proceed(req, res, kind, session, result, 'cache', started, pathAndQuery, clientIp, peerIp);
+  };
+}

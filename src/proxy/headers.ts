@@ -1,0 +1,84 @@
+/**
+ * Header rules of the forward path (RFC 9110 §7.6.1): hop-by-hop headers are
+ * not forwarded either way, and the forwarding headers say who the client is.
+ */
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Request headers we set ourselves, so the client's copies are dropped. */
+const REPLACED_ON_REQUEST = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'accept-encoding', 'content-length', 'expect']);
+
+/** Header names listed in a Connection header are hop-by-hop too. */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      tokens ??= new Set();
+      for (const t of raw[i + 1]!.split(',')) tokens.add(t.trim().toLowerCase());
+    }
+  }
+  return tokens;
+}
+
+export interface ForwardingInfo {
+  /** `host[:port]` of the upstream. */
+  readonly upstreamHost: string;
+  readonly clientIp: string;
+  /** The request came from a trusted proxy: its X-Forwarded-* are kept and extended. */
+  readonly fromTrustedProxy: boolean;
+  readonly peerIp: string;
+}
+
+/**
+ * Upstream request headers as a flat [name, value, …] list (undici's cheapest
+ * form), from the client's raw headers.
+ */
+export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingInfo): string[] {
+  const dropped = connectionTokens(raw);
+  const out: string[] = ['host', info.upstreamHost];
+  let xff: string | undefined;
+  let proto: string | undefined;
+  let clientHost: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    if (name === 'host') clientHost = value;
+    else if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
+    else if (name === 'x-forwarded-proto') proto ??= value;
+    if (HOP_BY_HOP.has(name) || REPLACED_ON_REQUEST.has(name) || dropped?.has(name) === true) continue;
+    out.push(name, value);
+  }
+  // From a trusted proxy the chain goes on; from anyone else it starts here (a client's own XFF is a lie we don't pass on).
+  out.push('x-forwarded-for', info.fromTrustedProxy && xff !== undefined ? `${xff}, ${info.peerIp}` : info.clientIp);
+  out.push('x-forwarded-proto', info.fromTrustedProxy && proto !== undefined ? proto : 'http');
+  if (clientHost !== undefined) out.push('x-forwarded-host', clientHost);
+  out.push('x-real-ip', info.clientIp);
+  return out;
+}
+
+/**
+ * Response headers for the client from undici's raw list, minus hop-by-hop
+ * ones and any listed in `drop` (lower-case). Returns a flat [name, value, …]
+ * list as `res.writeHead` accepts it.
+ */
+export function clientResponseHeaders(raw: readonly (string | Buffer)[], drop?: ReadonlySet<string>): string[] {
+  const strings = raw.map((v) => (typeof v === 'string' ? v : v.toString('latin1')));
+  const dropped = connectionTokens(strings);
+  const out: string[] = [];
+  for (let i = 0; i < strings.length; i += 2) {
+    const name = strings[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(name) || dropped?.has(name) === true || drop?.has(name) === true) continue;
+    out.push(strings[i]!, strings[i + 1]!);
+  }
+  return out;
+}
