@@ -52,10 +52,10 @@ export function createApp(config: EdgeConfig, options: AppOptions = {}): EdgeApp
   const log = options.log ?? createLogger(config.log.level);
   const store = new MemorySessionStore(config.auth.maxEntries);
   const metrics = new EdgeMetrics(store, { processMetrics: options.processMetrics ?? true });
-  let authorizer: Authorizer | undefined;
-  const sessions = new SessionRegistry({ store, auth: config.auth, log, onExpiry: (s) => authorizer?.recheck(s) });
+  // The registry's expiry timers call the authorizer, which is built next (it needs the registry).
+  const sessions = new SessionRegistry({ store, auth: config.auth, log, onExpiry: (s) => authorizer.recheck(s) });
   const backend = createBackend(config);
-  authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: config.backend.timeoutMs, sessions, metrics, log });
+  const authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: config.backend.timeoutMs, sessions, metrics, log });
   const forwarder = new Forwarder({ upstream: config.upstream, maxPlaylistBytes: config.hls.maxPlaylistBytes, sessionParam: config.session.param, metrics, log });
   const trustedProxies = config.proxy.trustedProxies.length > 0 ? cidrList(config.proxy.trustedProxies) : undefined;
 

@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests start real servers on port 0; two workers fit the 2-core machines.
     maxWorkers: 2,
-    globalSetup: ['./helpers/global-setup.ts'],
+    globalSetup: ['test/helpers/global-setup.ts'],
   },
 });

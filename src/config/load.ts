@@ -128,6 +128,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     flatten(sources.file, '', fileValues, fileName);
   }
   const values = new Map<string, unknown>();
+  const rawValues = new Map<string, unknown>();
   const where = new Map<string, string>();
   for (const spec of OPTIONS) {
     let raw: unknown;
@@ -148,11 +149,12 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     }
     const name = describe(spec, origin, fileName);
     where.set(spec.path, name);
+    rawValues.set(spec.path, raw);
     values.set(spec.path, raw === undefined ? undefined : parseValue(spec, raw, name));
   }
   const get = <T>(path: string): T => values.get(path) as T;
   const invalid = (path: string, message: string): never => {
-    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get(path)}: ${JSON.stringify(values.get(path) instanceof RegExp ? String(values.get(path)) : values.get(path))}: ${message}`);
+    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get(path)}: ${JSON.stringify(rawValues.get(path))}: ${message}`);
   };
 
   const upstream = new URL(get<string>('upstream.url'));
