@@ -71,6 +71,7 @@ const TRANSPORT_TABLE: Readonly<Record<string, TransportFailure>> = {
   UND_ERR_BODY_TIMEOUT: 'timeout',
   TimeoutError: 'timeout',
   UND_ERR_INVALID_ARG: 'invalid',
+  HTTPParserError: 'invalid',
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'invalid',
   UND_ERR_RES_EXCEEDED_MAX_SIZE: 'invalid',
   HPE_INVALID_CONSTANT: 'invalid',

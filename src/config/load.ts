@@ -174,7 +174,6 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   const tokenParam = get<string>('session.tokenParam');
   if (!/^[A-Za-z0-9_.-]+$/.test(tokenParam)) invalid('session.tokenParam', 'use letters, digits, "_", "-" or "." only');
   if (param === tokenParam) invalid('session.param', 'must differ from session.tokenParam');
-  if (get<number>('auth.denyTtl') > get<number>('auth.allowTtl')) invalid('auth.denyTtl', 'must not be longer than auth.allowTtl');
   if (get<number>('backend.timeout') === 0) invalid('backend.timeout', 'must be greater than 0');
   if (get<number>('hls.maxPlaylistBytes') < 1024) invalid('hls.maxPlaylistBytes', 'must be at least 1KiB');
 

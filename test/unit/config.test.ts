@@ -67,7 +67,7 @@ describe('errors name the setting and the value', () => {
     expect(configError(() => buildConfig({ file: ['a'] }))).toMatch(/mapping/);
   });
   it('cross-field checks', () => {
-    expect(configError(() => buildConfig({ flags: { 'auth.denyTtl': '2m' } }))).toMatch(/--deny-ttl.*allowTtl/);
+    expect(configError(() => buildConfig({ flags: { 'backend.timeout': '0s' } }))).toMatch(/--backend-timeout.*"0s".*greater than 0/);
     expect(configError(() => buildConfig({ flags: { 'session.param': 'token' } }))).toMatch(/--session-param.*tokenParam/);
   });
 });

@@ -146,6 +146,8 @@ describe('startTestOrigin: HLS', () => {
     expect(rec).toMatchObject({ method: 'GET', url: '/play/ch1/v1/seg-1.ts?a=%2F&a=2', path: '/play/ch1/v1/seg-1.ts', remoteAddress: '127.0.0.1' });
     expect(rec?.headers['x-test']).toBe('yes');
     expect(o.requests).toHaveLength(4);
+    o.reset();
+    expect(o.requests).toHaveLength(0);
   });
 });
 
