@@ -1,0 +1,121 @@
+// Minimal HTTP client for tests, built on node:http with `agent: false` so every request uses its
+// own connection (no pooling hiding connection counts) and the request target is sent exactly as
+// given (no URL normalisation), which matters when testing raw query forwarding.
+
+import http from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { waitFor } from './wait.js';
+
+export interface HttpResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+export interface HttpRequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  /** Whole-exchange deadline (default 5000 ms). */
+  timeoutMs?: number;
+}
+
+/** Rejection of httpRequest: carries what arrived before the failure. */
+export class HttpClientError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly status: number | undefined,
+    readonly received: Buffer,
+  ) {
+    super(message);
+    this.name = 'HttpClientError';
+  }
+}
+
+/** `target` is either an absolute URL or `origin` + raw path/query, e.g. `http://127.0.0.1:1/a?b=%20`. */
+export function httpRequest(target: string, opts: HttpRequestOptions = {}): Promise<HttpResult> {
+  const u = new URL(target);
+  const rawPath = target.slice(u.origin.length) || '/';
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let status: number | undefined;
+    const fail = (err: NodeJS.ErrnoException): void => {
+      clearTimeout(timer);
+      reject(new HttpClientError(err.message, err.code, status, Buffer.concat(chunks)));
+    };
+    const req = http.request({ host: u.hostname, port: u.port, path: rawPath, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      status = res.statusCode;
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', fail);
+      res.on('aborted', () => fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) });
+      });
+    });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error('test client timeout'), { code: 'ETIMEDOUT' })), opts.timeoutMs ?? 5000);
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+export interface OpenStream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  res: IncomingMessage;
+  /** Bytes received so far. */
+  received(): number;
+  /** Everything received so far, concatenated. */
+  data(): Buffer;
+  /** Resolves once at least `n` bytes arrived (bounded by `timeoutMs`, default 5000). */
+  readAtLeast(n: number, timeoutMs?: number): Promise<Buffer>;
+  /** Stop reading (the server then sees backpressure) / start again. */
+  pause(): void;
+  resume(): void;
+  /** Abort the connection from the client side. */
+  destroy(): void;
+  /** True once the response ended or the connection closed. */
+  ended(): boolean;
+}
+
+/** Opens a long-lived GET (e.g. a continuous MPEG-TS stream) and keeps reading in the background. */
+export function openStream(target: string, opts: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<OpenStream> {
+  const u = new URL(target);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: target.slice(u.origin.length) || '/', headers: opts.headers, agent: false }, (res) => {
+      clearTimeout(timer);
+      const chunks: Buffer[] = [];
+      let total = 0;
+      let done = false;
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        total += c.length;
+      });
+      res.on('error', () => undefined);
+      res.on('close', () => (done = true));
+      const data = (): Buffer => Buffer.concat(chunks);
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        res,
+        received: () => total,
+        data,
+        async readAtLeast(n, timeoutMs = 5000) {
+          await waitFor(() => total >= n, { timeoutMs, intervalMs: 5, message: `readAtLeast(${n}) got ${total}` });
+          return data();
+        },
+        pause: () => void res.pause(),
+        resume: () => void res.resume(),
+        destroy: () => void req.destroy(),
+        ended: () => done,
+      });
+    });
+    const timer = setTimeout(() => req.destroy(new Error('openStream: no response headers in time')), opts.timeoutMs ?? 5000);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end();
+  });
+}
