@@ -1,0 +1,104 @@
+// The bin as operators run it: a Node process with flags, env and a YAML file.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { httpRequest } from '../helpers/client.js';
+import { startTestMiddleware, type TestMiddleware } from '../helpers/middleware.js';
+import { startTestOrigin, type TestOrigin } from '../helpers/origin.js';
+import { waitFor } from '../helpers/wait.js';
+
+const BIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+let child: ChildProcess | undefined;
+let origin: TestOrigin | undefined;
+let mw: TestMiddleware | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  child?.kill('SIGKILL');
+  await mw?.close();
+  await origin?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  child = mw = origin = dir = undefined;
+});
+
+describe('astra-auth-edge bin', () => {
+  it('--help documents the interface and exits 0', async () => {
+    const r = await run(['--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['--config', '--listen', '--upstream', '--backend-type', '--backend', '--default-action', '--admin-listen', '--log-level']) expect(r.stdout).toContain(flag);
+  });
+
+  it('an invalid flag or setting exits 2 naming the setting and the value', async () => {
+    const r1 = await run(['--default-action', 'sometimes']);
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/--default-action.*"sometimes"/);
+    const r2 = await run([], { EDGE_UPSTREAM: 'astra:8000' });
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/EDGE_UPSTREAM.*"astra:8000"/);
+    dir = await mkdtemp(join(tmpdir(), 'edge-cli-'));
+    await writeFile(join(dir, 'edge.yaml'), 'auth:\n  allowTtl: forever\n');
+    const r3 = await run(['--config', join(dir, 'edge.yaml')]);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toMatch(/auth\.allowTtl.*edge\.yaml.*"forever"/);
+    const r4 = await run(['--config', join(dir, 'missing.yaml')]);
+    expect(r4.code).toBe(2);
+    expect(r4.stderr).toContain('missing.yaml');
+  });
+
+  it('check-config prints the effective config with flags > env > file, secrets redacted', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edge-cli-'));
+    await writeFile(join(dir, 'edge.yaml'), 'listen: 127.0.0.1:1111\nbackend:\n  url: http://mw.local/check?secret=hunter2\nauth:\n  defaultAction: deny\n');
+    const r = await run(['check-config', '--config', join(dir, 'edge.yaml'), '--listen', '127.0.0.1:3333'], { EDGE_LISTEN: '127.0.0.1:2222', EDGE_DEFAULT_ACTION: 'keep-granted' });
+    expect(r.code).toBe(0);
+    const printed = JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('}') + 1)) as { listen: { port: number }; auth: { defaultAction: string } };
+    expect(printed.listen.port).toBe(3333);
+    expect(printed.auth.defaultAction).toBe('keep-granted');
+    expect(r.stdout).not.toContain('hunter2');
+  });
+
+  it('serves through a real process and exits 0 on SIGTERM', async () => {
+    origin = await startTestOrigin({ segmentBytes: 1024 });
+    mw = await startTestMiddleware();
+    child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--upstream', origin.url, '--backend', `${mw.url}/auth`], {
+      env: { PATH: process.env['PATH'] ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    const listening = await waitFor(() => out.split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg: string; url?: string; adminUrl?: string }) : undefined)).find((l) => l?.msg === 'astra-auth-edge listening'), { timeoutMs: 10_000 });
+    const seg = await httpRequest(`${listening.url!}/play/ch1/v1/seg-1.ts?token=t`);
+    expect(seg.status).toBe(200);
+    expect(seg.body.equals(origin.expectedBytes('/play/ch1/v1/seg-1.ts'))).toBe(true);
+    expect((await httpRequest(`${listening.adminUrl!}/readyz`)).status).toBe(200);
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).not.toContain('token=t');
+  });
+});

@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { helpText, parseArgs } from '../../src/cli/args.js';
+import { OPTIONS } from '../../src/config/options.js';
+import { EdgeError } from '../../src/errors.js';
+
+describe('parseArgs', () => {
+  it('maps flags to option paths, both --flag value and --flag=value', () => {
+    const a = parseArgs(['--listen', '127.0.0.1:1', '--backend=http://mw/check?x=1', '--trusted-proxy', '10.0.0.0/8', '--trusted-proxy=fd00::/8,192.168.0.0/16']);
+    expect(a.command).toBe('run');
+    expect(a.flags).toEqual({ listen: '127.0.0.1:1', 'backend.url': 'http://mw/check?x=1', 'proxy.trustedProxies': ['10.0.0.0/8', 'fd00::/8', '192.168.0.0/16'] });
+  });
+  it('knows commands, --config, --help and --version', () => {
+    expect(parseArgs(['check-config', '-c', 'edge.yaml'])).toMatchObject({ command: 'check-config', configFile: 'edge.yaml' });
+    expect(parseArgs(['--upstream', 'http://x:1', '--help']).command).toBe('help');
+    expect(parseArgs(['--version']).command).toBe('version');
+  });
+  it('rejects unknown options, missing values and stray arguments, naming them', () => {
+    const err = (argv: string[]): string => {
+      try {
+        parseArgs(argv);
+      } catch (e) {
+        expect(e).toBeInstanceOf(EdgeError);
+        return (e as Error).message;
+      }
+      throw new Error('expected an error');
+    };
+    expect(err(['--lisen', 'x'])).toMatch(/unknown option --lisen/);
+    expect(err(['--listen'])).toMatch(/--listen needs a value/);
+    expect(err(['--listen', '--upstream', 'x'])).toMatch(/--listen needs a value/);
+    expect(err(['serve'])).toMatch(/unexpected argument "serve"/);
+  });
+});
+
+describe('documentation', () => {
+  it('--help documents every option with its env variable', () => {
+    const help = helpText('0.0.0');
+    for (const o of OPTIONS) {
+      expect(help).toContain(o.flag!);
+      expect(help).toContain(o.env);
+    }
+  });
+  it('the README documents every flag', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const o of OPTIONS) expect(readme, o.flag).toContain(`\`${o.flag}\``);
+  });
+});
