@@ -1,0 +1,135 @@
+// The decision policy with a fake backend (implementing the real AuthBackend interface) and a
+// controllable clock: fast and exact where the integration tests can only be approximate.
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { Authorizer } from '../../src/auth/authorizer.js';
+import type { AuthBackend, AuthRequest, BackendVerdict, Decision } from '../../src/auth/types.js';
+import { MemorySessionStore } from '../../src/cache/session-store.js';
+import { buildConfig } from '../../src/config/load.js';
+import { EdgeError } from '../../src/errors.js';
+import { EdgeMetrics } from '../../src/metrics/metrics.js';
+import { SessionRegistry } from '../../src/session/registry.js';
+import type { Session } from '../../src/session/session.js';
+
+type Answer = BackendVerdict | EdgeError;
+
+class FakeBackend implements AuthBackend {
+  readonly name = 'fake';
+  readonly calls: AuthRequest[] = [];
+  private waiting: ((a: Answer) => void)[] = [];
+  check(request: AuthRequest): Promise<BackendVerdict> {
+    this.calls.push(request);
+    return new Promise((resolve, reject) => this.waiting.push((a) => (a instanceof EdgeError ? reject(a) : resolve(a))));
+  }
+  /** Answers every call waiting so far. */
+  answer(a: Answer): void {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const f of w) f(a);
+  }
+  async close(): Promise<void> {}
+}
+
+function setup(auth: Record<string, unknown> = {}) {
+  let now = 1_000_000;
+  const config = buildConfig({ file: { auth: { allowTtl: '10s', denyTtl: '2s', unavailableTtl: '1s', staleGrace: '5s', ...auth } } });
+  const store = new MemorySessionStore(100);
+  const log = pino({ level: 'silent' });
+  const backend = new FakeBackend();
+  const sessions: SessionRegistry = new SessionRegistry({ store, auth: config.auth, log, onExpiry: (s) => authorizer.recheck(s) });
+  const metrics = new EdgeMetrics(store, { processMetrics: false });
+  const authorizer: Authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: 1000, sessions, metrics, log, now: () => now });
+  const open = (token = 't'): Session =>
+    sessions.joinOrOpen({ channel: 'ch', kind: 'hls', joinKey: `ch\n${token}`, clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: `token=${token}` }, now);
+  return { backend, authorizer, sessions, open, metrics, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('Authorizer', () => {
+  it('concurrent requests of a session share one backend call; later ones are answered synchronously', async () => {
+    const { backend, authorizer, open, now } = setup();
+    const s = open();
+    const results = Array.from({ length: 20 }, () => authorizer.authorize(s, now()));
+    expect(backend.calls).toHaveLength(1);
+    expect(backend.calls[0]).toMatchObject({ sessionId: s.id, channel: 'ch', query: 'token=t', requestType: 'new' });
+    backend.answer({ allow: true, reason: 'backend_200', sessionName: 'u1' });
+    const decisions = await Promise.all(results);
+    expect(new Set(decisions).size).toBe(1);
+    const sync = authorizer.authorize(s, now());
+    expect(sync).not.toBeInstanceOf(Promise);
+    expect((sync as Decision).sessionName).toBe('u1');
+  });
+
+  it('serves an expired allow while re-checking, and a deny from the re-check ends the session', async () => {
+    const { backend, authorizer, open, advance, now } = setup();
+    const s = open();
+    const first = authorizer.authorize(s, now());
+    backend.answer({ allow: true, reason: 'backend_200' });
+    await first;
+    advance(10_001);
+    const stale = authorizer.authorize(s, now());
+    expect(stale).not.toBeInstanceOf(Promise);
+    expect((stale as Decision).allow).toBe(true);
+    expect(backend.calls.map((c) => c.requestType)).toEqual(['new', 'update']);
+    // Only one re-check at a time.
+    authorizer.authorize(s, now());
+    expect(backend.calls).toHaveLength(2);
+    let closed = 0;
+    s.streams.add({ destroy: () => closed++ });
+    backend.answer({ allow: false, reason: 'backend_403' });
+    await settle();
+    expect(s.endReason).toBe('backend_403');
+    expect(closed).toBe(1);
+    expect((authorizer.authorize(s, now()) as Decision).allow).toBe(false);
+  });
+
+  it('the middleware TTL wins over the configured one, capped by maxTtl', async () => {
+    const { backend, authorizer, open, now } = setup({ maxTtl: '1h' });
+    const s = open();
+    const p = authorizer.authorize(s, now());
+    backend.answer({ allow: true, reason: 'backend_200', ttlMs: 36_000_000 });
+    await p;
+    expect(s.expiresAt - now()).toBe(3_600_000);
+  });
+
+  it.each([
+    ['allow', true, true],
+    ['deny', false, false],
+    ['keep-granted', false, true],
+  ] as const)('default action %s: new session allowed=%s, granted session kept=%s', async (defaultAction, newAllowed, grantedKept) => {
+    const { backend, authorizer, open, advance, now, metrics } = setup({ defaultAction });
+    const granted = open('granted');
+    const p = authorizer.authorize(granted, now());
+    backend.answer({ allow: true, reason: 'backend_200', sessionName: 'kept' });
+    await p;
+
+    const fresh = open('fresh');
+    const q = authorizer.authorize(fresh, now());
+    backend.answer(new EdgeError('EDGE_ERR_BACKEND_HTTP_5XX'));
+    const d = await q;
+    expect(d.allow).toBe(newAllowed);
+    expect(d.source).toBe('default');
+    expect(d.reason).toBe('middleware_unavailable');
+
+    advance(10_001);
+    authorizer.authorize(granted, now());
+    backend.answer(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT'));
+    await settle();
+    expect(granted.endReason === undefined).toBe(grantedKept);
+    if (grantedKept) expect(granted.decision?.sessionName).toBe('kept');
+    const allowed = (await metrics.registry.getSingleMetric('edge_auth_failure_mode_allowed_total')!.get()).values[0]!.value;
+    expect(allowed).toBe((newAllowed ? 1 : 0) + (grantedKept ? 1 : 0));
+  });
+
+  it('a deny is remembered for the deny TTL, then the session is gone', async () => {
+    const { backend, authorizer, sessions, open, now } = setup({ denyTtl: '50ms' });
+    const s = open();
+    const p = authorizer.authorize(s, now());
+    backend.answer({ allow: false, reason: 'backend_403' });
+    await p;
+    expect(sessions.store.get(s.id)).toBe(s);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(sessions.store.get(s.id)).toBeUndefined();
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+
+const pairs = (flat: string[]): [string, string][] => flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1]!] as [string, string]] : []));
+
+describe('upstreamRequestHeaders', () => {
+  const raw = [
+    'Host', 'live.example.com',
+    'User-Agent', 'VLC/3.0',
+    'Range', 'bytes=0-99',
+    'Connection', 'keep-alive, X-Hop',
+    'X-Hop', 'secret',
+    'Keep-Alive', 'timeout=5',
+    'TE', 'trailers',
+    'Upgrade', 'h2c',
+    'Accept-Encoding', 'gzip',
+    'X-Forwarded-For', '6.6.6.6',
+    'X-Forwarded-Proto', 'https',
+  ];
+
+  it('sets Host to the upstream, drops hop-by-hop and Connection-listed headers, keeps the rest', () => {
+    const h = new Map(pairs(upstreamRequestHeaders(raw, { upstreamHost: 'astra:8000', clientIp: '198.51.100.1', peerIp: '198.51.100.1', fromTrustedProxy: false })));
+    expect(h.get('host')).toBe('astra:8000');
+    expect(h.get('user-agent')).toBe('VLC/3.0');
+    expect(h.get('range')).toBe('bytes=0-99');
+    for (const gone of ['connection', 'x-hop', 'keep-alive', 'te', 'upgrade', 'accept-encoding']) expect(h.has(gone), gone).toBe(false);
+    // An untrusted client's own forwarding headers are not passed on.
+    expect(h.get('x-forwarded-for')).toBe('198.51.100.1');
+    expect(h.get('x-forwarded-proto')).toBe('http');
+    expect(h.get('x-forwarded-host')).toBe('live.example.com');
+    expect(h.get('x-real-ip')).toBe('198.51.100.1');
+  });
+
+  it('extends the chain of a trusted proxy', () => {
+    const h = new Map(pairs(upstreamRequestHeaders(raw, { upstreamHost: 'astra:8000', clientIp: '6.6.6.6', peerIp: '10.0.0.2', fromTrustedProxy: true })));
+    expect(h.get('x-forwarded-for')).toBe('6.6.6.6, 10.0.0.2');
+    expect(h.get('x-forwarded-proto')).toBe('https');
+    expect(h.get('x-real-ip')).toBe('6.6.6.6');
+  });
+});
+
+describe('clientResponseHeaders', () => {
+  it('drops hop-by-hop response headers and the ones asked for', () => {
+    const out = clientResponseHeaders(
+      ['Content-Type', 'video/mp2t', 'Transfer-Encoding', 'chunked', 'Connection', 'close, X-Private', 'X-Private', '1', 'ETag', '"a"', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'],
+      new Set(['etag']),
+    );
+    expect(out).toEqual(['Content-Type', 'video/mp2t', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
+  });
+});
