@@ -1,5 +1,7 @@
 // The middleware call, exactly as Astra's "HTTP Request" auth, and what the edge does when the
 // middleware says no, or cannot say anything.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpRequest, openStream } from '../helpers/client.js';
 import { startEdge, type TestEdge } from '../helpers/edge.js';
@@ -94,6 +96,38 @@ describe('answers', () => {
     }
     expect(mw.requests).toHaveLength(1);
     expect(origin.requests).toHaveLength(0);
+  });
+
+  it('a huge middleware body is not read into memory: the verdict stands, the read stops at the cap', async () => {
+    // A middleware that answers 200 and then streams an endless body, counting what it could send.
+    let sent = 0;
+    let closedAt = 0;
+    const endless = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const piece = Buffer.alloc(16 * 1024, 0x61);
+      const pump = (): void => {
+        for (let i = 0; i < 64 && !res.destroyed; i++) {
+          sent += piece.length;
+          if (!res.write(piece)) return void res.once('drain', pump);
+        }
+        if (!res.destroyed && sent < 256 * 1024 * 1024) setImmediate(pump);
+      };
+      res.on('close', () => (closedAt = Date.now()));
+      pump();
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', () => r()));
+    try {
+      origin = await startTestOrigin({ segmentBytes: 2048 });
+      edge = await startEdge({ upstream: { url: origin.url }, backend: { url: `http://127.0.0.1:${(endless.address() as AddressInfo).port}/auth`, maxBodyBytes: '16KiB' } });
+      const res = await httpRequest(`${edge.url}/play/ch1/index.m3u8?token=t`, { timeoutMs: 5000 });
+      expect(res.status).toBe(200);
+      await waitFor(() => closedAt > 0, { timeoutMs: 3000 });
+      // What was sent is bounded by socket buffers, not by the 256 MiB the middleware wanted to send.
+      expect(sent).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise((r) => endless.close(r));
+    }
   });
 
   it('a deny with X-Location redirects the player (302)', async () => {
