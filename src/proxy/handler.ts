@@ -90,6 +90,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       clientIp,
       peerIp,
       fromTrustedProxy: clientIp !== peerIp,
+      dropRange: kind === 'playlist',
     });
     if (kind === 'stream') {
       const detach = sessions.attachStream(session, res);

@@ -37,6 +37,13 @@ export interface ForwardingInfo {
   /** The request came from a trusted proxy: its X-Forwarded-* are kept and extended. */
   readonly fromTrustedProxy: boolean;
   readonly peerIp: string;
+  /**
+   * A playlist is rewritten, so byte ranges of the upstream body mean nothing
+   * for what the client gets: Range / If-Range are not forwarded and the full
+   * playlist comes back (ffmpeg sends `Range: bytes=0-` on every request; a
+   * 206 would pass the playlist through unrewritten).
+   */
+  readonly dropRange?: boolean;
 }
 
 /**
@@ -56,6 +63,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingI
     else if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
     else if (name === 'x-forwarded-proto') proto ??= value;
     if (HOP_BY_HOP.has(name) || REPLACED_ON_REQUEST.has(name) || dropped?.has(name) === true) continue;
+    if (info.dropRange === true && (name === 'range' || name === 'if-range')) continue;
     out.push(name, value);
   }
   // From a trusted proxy the chain goes on; from anyone else it starts here (a client's own XFF is a lie we don't pass on).

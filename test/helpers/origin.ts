@@ -79,7 +79,15 @@ export interface OriginRequestRecord {
   headers: IncomingHttpHeaders;
   rawHeaders: string[];
   remoteAddress: string;
+  /** Client port of the connection that carried the request: tells connections apart. */
+  remotePort: number;
   at: number;
+  /** When the response closed (complete or cut short); null while it is open. */
+  closedAt: number | null;
+  /** True when the whole response was handed to the socket before it closed. */
+  finished: boolean;
+  /** When the connection that carried the request closed; null while it is open. */
+  connectionClosedAt: number | null;
 }
 
 /** string: exact `path`; RegExp: tested against `url`; function: anything. */
@@ -153,6 +161,8 @@ export async function startTestOrigin(opts: TestOriginOptions = {}): Promise<Tes
   const requests: OriginRequestRecord[] = [];
   const streams: TsStreamRecord[] = [];
   const sockets = new Set<Socket>();
+  /** Requests per open connection, to stamp connectionClosedAt when it closes. */
+  const socketRecords = new Map<Socket, OriginRequestRecord[]>();
   let closing = false;
   let port = 0;
 
@@ -225,8 +235,13 @@ export async function startTestOrigin(opts: TestOriginOptions = {}): Promise<Tes
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
-    const record: OriginRequestRecord = { method: req.method ?? '', url, path: url.split('?')[0] ?? url, headers: req.headers, rawHeaders: req.rawHeaders, remoteAddress: req.socket.remoteAddress ?? '', at: Date.now() };
+    const record: OriginRequestRecord = { method: req.method ?? '', url, path: url.split('?')[0] ?? url, headers: req.headers, rawHeaders: req.rawHeaders, remoteAddress: req.socket.remoteAddress ?? '', remotePort: req.socket.remotePort ?? 0, at: Date.now(), closedAt: null, finished: false, connectionClosedAt: null };
     requests.push(record);
+    socketRecords.get(req.socket)?.push(record);
+    res.once('close', () => {
+      record.closedAt = Date.now();
+      record.finished = res.writableFinished;
+    });
     const fault = takeFault(record);
     if (fault?.delayHeadersMs) {
       await sleep(fault.delayHeadersMs);
@@ -263,7 +278,13 @@ export async function startTestOrigin(opts: TestOriginOptions = {}): Promise<Tes
   });
   server.on('connection', (s: Socket) => {
     sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+    socketRecords.set(s, []);
+    s.on('close', () => {
+      sockets.delete(s);
+      const closedAt = Date.now();
+      for (const r of socketRecords.get(s) ?? []) r.connectionClosedAt = closedAt;
+      socketRecords.delete(s);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

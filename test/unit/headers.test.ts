@@ -31,6 +31,12 @@ describe('upstreamRequestHeaders', () => {
     expect(h.get('x-real-ip')).toBe('198.51.100.1');
   });
 
+  it('drops Range and If-Range for playlists, which are rewritten whole', () => {
+    const h = new Map(pairs(upstreamRequestHeaders([...raw, 'If-Range', '"e"'], { upstreamHost: 'a', clientIp: '1.1.1.1', peerIp: '1.1.1.1', fromTrustedProxy: false, dropRange: true })));
+    expect(h.has('range')).toBe(false);
+    expect(h.has('if-range')).toBe(false);
+  });
+
   it('extends the chain of a trusted proxy', () => {
     const h = new Map(pairs(upstreamRequestHeaders(raw, { upstreamHost: 'astra:8000', clientIp: '6.6.6.6', peerIp: '10.0.0.2', fromTrustedProxy: true })));
     expect(h.get('x-forwarded-for')).toBe('6.6.6.6, 10.0.0.2');
