@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildConfig, describeConfig, redactUrl } from '../../src/config/load.js';
 import { parseDurationMs, parseHostPort, parseSizeBytes } from '../../src/config/units.js';
@@ -99,5 +101,18 @@ describe('redaction', () => {
     expect(redactUrl('http://user:pw@mw/check?key=secret')).toBe('http://redacted@mw/check?key=redacted');
     const described = JSON.stringify(describeConfig(buildConfig({ flags: { 'backend.url': 'http://mw/check?api_key=hunter2' } })));
     expect(described).not.toContain('hunter2');
+  });
+});
+
+describe('deploy/edge.example.yaml', () => {
+  it('is a valid configuration that sets every option', async () => {
+    const { readConfigFile } = await import('../../src/config/load.js');
+    const { OPTIONS } = await import('../../src/config/options.js');
+    const file = fileURLToPath(new URL('../../deploy/edge.example.yaml', import.meta.url));
+    const doc = await readConfigFile(file);
+    const config = buildConfig({ file: doc, fileName: file });
+    expect(config.backend.url).toBe('https://mw.example.com/auth/check');
+    const text = readFileSync(file, 'utf8');
+    for (const o of OPTIONS) expect(text, o.path).toContain(`${o.path.split('.').at(-1)!}:`);
   });
 });
