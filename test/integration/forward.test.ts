@@ -2,31 +2,14 @@
 // does when the origin misbehaves or the player walks away mid-response.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HttpClientError, httpRequest } from '../helpers/client.js';
-import { startEdge, type TestEdge } from '../helpers/edge.js';
-import { startTestMiddleware, type TestMiddleware } from '../helpers/middleware.js';
-import { startTestOrigin, type TestOrigin, type TestOriginOptions } from '../helpers/origin.js';
+import type { TestOriginOptions } from '../helpers/origin.js';
+import { useStack, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
-let origin: TestOrigin | undefined;
-let mw: TestMiddleware | undefined;
-let edge: TestEdge | undefined;
-
-afterEach(async () => {
-  await edge?.close();
-  await mw?.close();
-  await origin?.close();
-  edge = mw = origin = undefined;
-});
-
-async function setup(file: Record<string, unknown> = {}, originOptions: TestOriginOptions = {}): Promise<{ edge: TestEdge; mw: TestMiddleware; origin: TestOrigin }> {
-  origin = await startTestOrigin({ segmentBytes: 4096, ...originOptions });
-  mw = await startTestMiddleware();
-  const { upstream, ...rest } = file as { upstream?: Record<string, unknown> };
-  edge = await startEdge({ upstream: { url: origin.url, ...upstream }, backend: { url: `${mw.url}/auth` }, ...rest });
-  return { edge, mw, origin };
-}
+const start = useStack({ origin: { segmentBytes: 4096 } });
+const setup = (file: Record<string, unknown> = {}, originOptions: TestOriginOptions = {}): Promise<Stack> => start(file, { origin: originOptions });
 
 function errorOf(res: { body: Buffer }): unknown {
   return JSON.parse(res.body.toString('utf8'));
@@ -200,8 +183,7 @@ describe('headers', () => {
 
 describe('upstream failures', () => {
   it('nothing listening upstream → 502 EDGE_ERR_UPSTREAM_REFUSED', async () => {
-    mw = await startTestMiddleware();
-    edge = await startEdge({ upstream: { url: `http://127.0.0.1:${await closedPort()}` }, backend: { url: `${mw.url}/auth` } });
+    const { edge } = await setup({ upstream: { url: `http://127.0.0.1:${await closedPort()}` } });
     const res = await httpRequest(`${edge.url}/play/ch1/v1/seg-1.ts?token=t`);
     expect(res.status).toBe(502);
     expect(errorOf(res)).toEqual({ error: 'EDGE_ERR_UPSTREAM_REFUSED' });

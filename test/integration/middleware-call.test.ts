@@ -2,31 +2,13 @@
 // middleware says no, or cannot say anything.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { httpRequest, openStream } from '../helpers/client.js';
-import { startEdge, type TestEdge } from '../helpers/edge.js';
-import { startTestMiddleware, type TestMiddleware } from '../helpers/middleware.js';
-import { startTestOrigin, type TestOrigin } from '../helpers/origin.js';
+import { useStack, type Stack } from '../helpers/stack.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-let origin: TestOrigin | undefined;
-let mw: TestMiddleware | undefined;
-let edge: TestEdge | undefined;
-
-afterEach(async () => {
-  await edge?.close();
-  await mw?.close();
-  await origin?.close();
-  edge = mw = origin = undefined;
-});
-
-async function setup(file: Record<string, unknown> = {}, backendPath = '/auth'): Promise<{ edge: TestEdge; mw: TestMiddleware; origin: TestOrigin }> {
-  origin = await startTestOrigin({ segmentBytes: 2048 });
-  mw = await startTestMiddleware();
-  const { backend, ...rest } = file as { backend?: Record<string, unknown> };
-  edge = await startEdge({ upstream: { url: origin.url }, backend: { url: `${mw.url}${backendPath}`, ...backend }, ...rest });
-  return { edge, mw, origin };
-}
+const start = useStack({ origin: { segmentBytes: 2048 } });
+const setup = (file: Record<string, unknown> = {}, backendPath = '/auth'): Promise<Stack> => start(file, { backendPath });
 
 describe('the middleware request', () => {
   it('appends the whole query byte for byte and sends the six headers', async () => {
@@ -117,8 +99,7 @@ describe('answers', () => {
     });
     await new Promise<void>((r) => endless.listen(0, '127.0.0.1', () => r()));
     try {
-      origin = await startTestOrigin({ segmentBytes: 2048 });
-      edge = await startEdge({ upstream: { url: origin.url }, backend: { url: `http://127.0.0.1:${(endless.address() as AddressInfo).port}/auth`, maxBodyBytes: '16KiB' } });
+      const { edge } = await setup({ backend: { url: `http://127.0.0.1:${(endless.address() as AddressInfo).port}/auth`, maxBodyBytes: '16KiB' } });
       const res = await httpRequest(`${edge.url}/play/ch1/index.m3u8?token=t`, { timeoutMs: 5000 });
       expect(res.status).toBe(200);
       await waitFor(() => closedAt > 0, { timeoutMs: 3000 });

@@ -7,37 +7,21 @@ import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkSyntheticTs } from '../helpers/bytes.js';
 import { httpRequest, openStream, type OpenStream } from '../helpers/client.js';
-import { startEdge, type TestEdge } from '../helpers/edge.js';
-import { startTestMiddleware, type TestMiddleware, type TestMiddlewareOptions } from '../helpers/middleware.js';
-import { startTestOrigin, type TestOrigin, type TestOriginOptions } from '../helpers/origin.js';
+import type { TestMiddlewareOptions } from '../helpers/middleware.js';
+import type { TestOriginOptions } from '../helpers/origin.js';
+import { useStack, type Stack } from '../helpers/stack.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 
-let origin: TestOrigin | undefined;
-let mw: TestMiddleware | undefined;
-let edge: TestEdge | undefined;
 const streams: OpenStream[] = [];
 
-afterEach(async () => {
+afterEach(() => {
   for (const s of streams.splice(0)) s.destroy();
-  await edge?.close();
-  await mw?.close();
-  await origin?.close();
-  edge = mw = origin = undefined;
 });
-
-async function setup(
-  file: Record<string, unknown> = {},
-  originOptions: TestOriginOptions = {},
-  mwOptions: TestMiddlewareOptions = {},
-): Promise<{ edge: TestEdge; mw: TestMiddleware; origin: TestOrigin }> {
-  origin = await startTestOrigin(originOptions);
-  mw = await startTestMiddleware(mwOptions);
-  const { upstream, ...rest } = file as { upstream?: Record<string, unknown> };
-  edge = await startEdge({ upstream: { url: origin.url, ...upstream }, backend: { url: `${mw.url}/auth` }, ...rest });
-  return { edge, mw, origin };
-}
+const start = useStack();
+const setup = (file: Record<string, unknown> = {}, originOptions: TestOriginOptions = {}, mwOptions: TestMiddlewareOptions = {}): Promise<Stack> =>
+  start(file, { origin: originOptions, middleware: mwOptions });
 
 async function open(target: string, headers?: Record<string, string>): Promise<OpenStream> {
   const s = await openStream(target, { headers });

@@ -1,30 +1,14 @@
 // The heart of the core issue: one session, one middleware call, however many playlist and
 // segment requests follow, even after the token died at the middleware.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { httpRequest } from '../helpers/client.js';
-import { startEdge, type TestEdge } from '../helpers/edge.js';
-import { startTestMiddleware, type TestMiddleware } from '../helpers/middleware.js';
-import { startTestOrigin, type TestOrigin } from '../helpers/origin.js';
+import type { TestMiddlewareOptions } from '../helpers/middleware.js';
+import { useStack, type Stack } from '../helpers/stack.js';
 import { playHls, playlistUris } from '../helpers/player.js';
 import { sleep } from '../helpers/wait.js';
 
-let origin: TestOrigin | undefined;
-let mw: TestMiddleware | undefined;
-let edge: TestEdge | undefined;
-
-afterEach(async () => {
-  await edge?.close();
-  await mw?.close();
-  await origin?.close();
-  edge = mw = origin = undefined;
-});
-
-async function setup(file: Record<string, unknown> = {}, mwOptions: Parameters<typeof startTestMiddleware>[0] = {}): Promise<{ edge: TestEdge; mw: TestMiddleware; origin: TestOrigin }> {
-  origin = await startTestOrigin({ segmentBytes: 4096 });
-  mw = await startTestMiddleware(mwOptions);
-  edge = await startEdge({ upstream: { url: origin.url }, backend: { url: `${mw.url}/auth` }, ...file });
-  return { edge, mw, origin };
-}
+const start = useStack({ origin: { segmentBytes: 4096 } });
+const setup = (file: Record<string, unknown> = {}, mwOptions: TestMiddlewareOptions = {}): Promise<Stack> => start(file, { middleware: mwOptions });
 
 describe('HLS sessions', () => {
   it('rewrites every URI of the master and media playlists to carry the session', async () => {
