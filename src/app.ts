@@ -18,6 +18,7 @@ import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
 import { Forwarder } from './proxy/forward.js';
 import { createRequestHandler } from './proxy/handler.js';
+import { CloseNotifier } from './session/close-notifier.js';
 import { SessionRegistry } from './session/registry.js';
 
 /** Slow-loris guard: a request head must arrive within this time. */
@@ -50,12 +51,22 @@ export function createBackend(config: EdgeConfig): AuthBackend | undefined {
 
 export function createApp(config: EdgeConfig, options: AppOptions = {}): EdgeApp {
   const log = options.log ?? createLogger(config.log.level);
-  const store = new MemorySessionStore(config.auth.maxEntries);
-  const metrics = new EdgeMetrics(store, { processMetrics: options.processMetrics ?? true });
-  // The registry's expiry timers call the authorizer, which is built next (it needs the registry).
-  const sessions = new SessionRegistry({ store, auth: config.auth, log, onExpiry: (s) => authorizer.recheck(s) });
+  // Components reference each other through closures that run later (eviction, scrape, timers).
+  const store = new MemorySessionStore(config.auth.maxEntries, (s) => sessions.evicted(s));
+  const metrics = new EdgeMetrics({ store, activeSessions: () => sessions.table.countByKind() }, { processMetrics: options.processMetrics ?? true });
+  const notifier = config.session.closeWebhook === undefined ? undefined : new CloseNotifier(config.session.closeWebhook, log);
+  const sessions: SessionRegistry = new SessionRegistry({
+    store,
+    auth: config.auth,
+    limits: config.limits,
+    idleTimeoutMs: config.session.idleTimeoutMs,
+    log,
+    metrics,
+    notifier,
+    onExpiry: (s) => authorizer.recheck(s),
+  });
   const backend = createBackend(config);
-  const authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: config.backend.timeoutMs, sessions, metrics, log });
+  const authorizer: Authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: config.backend.timeoutMs, sessions, metrics, log });
   const forwarder = new Forwarder({ upstream: config.upstream, maxPlaylistBytes: config.hls.maxPlaylistBytes, sessionParam: config.session.param, metrics, log });
   const trustedProxies = config.proxy.trustedProxies.length > 0 ? cidrList(config.proxy.trustedProxies) : undefined;
 
@@ -64,7 +75,7 @@ export function createApp(config: EdgeConfig, options: AppOptions = {}): EdgeApp
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
     createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies }),
   );
-  const adminServer = createServer(createAdminHandler({ registry: metrics.registry, isReady: () => ready }));
+  const adminServer = createServer(createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady: () => ready }));
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -107,8 +118,10 @@ export function createApp(config: EdgeConfig, options: AppOptions = {}): EdgeApp
           for (const socket of sockets) socket.destroy();
           await publicClosed;
         }
+        sessions.closeAll();
         await authorizer.close();
         await forwarder.close();
+        await notifier?.close();
         store.close();
         await new Promise<void>((resolve) => {
           adminServer.close(() => resolve());

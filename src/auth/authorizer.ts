@@ -80,7 +80,8 @@ export class Authorizer {
   authorize(session: Session, now: number): Decision | Promise<Decision> {
     const decision = session.decision;
     if (decision !== undefined) {
-      if (now < session.expiresAt) return decision;
+      // An ended session (kicked, denied) keeps its last decision: the caller refuses it, no one asks again.
+      if (now < session.expiresAt || session.endReason !== undefined) return decision;
       // Expired allow still in the store (within auth.staleGrace): serve it, re-check behind.
       if (decision.allow && session.endReason === undefined) {
         this.recheck(session);

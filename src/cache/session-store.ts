@@ -35,15 +35,18 @@ export class MemorySessionStore implements SessionStore {
   private readonly byJoinKey: LRUCache<string, Session>;
   private evicted = 0;
 
-  constructor(maxEntries: number) {
+  /** `onEvict` hears about sessions dropped because the store was full (not about expiry). */
+  constructor(maxEntries: number, onEvict?: (session: Session) => void) {
     this.byId = new LRUCache<string, Session>({
       max: maxEntries,
       // TTL is checked lazily on get (no timers, no scans); stale entries are never returned.
       ttlAutopurge: false,
       allowStale: false,
       updateAgeOnGet: false,
-      dispose: (_session, _id, reason) => {
-        if (reason === 'evict') this.evicted++;
+      dispose: (session, _id, reason) => {
+        if (reason !== 'evict') return;
+        this.evicted++;
+        onEvict?.(session);
       },
     });
     this.byJoinKey = new LRUCache<string, Session>({ max: maxEntries, ttlAutopurge: false, allowStale: false });

@@ -46,7 +46,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     const spec = OPTIONS_BY_FLAG.get(name);
     if (spec === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `unknown option ${name} (see --help)`);
-    const value = takeValue();
+    // A boolean flag without a value means true: `--soft-limits`.
+    const next = argv[i + 1];
+    const value = spec.kind === 'bool' && eq === -1 && (next === undefined || next.startsWith('-')) ? 'true' : takeValue();
     if (spec.kind === 'list') {
       const previous = (flags[spec.path] as string[] | undefined) ?? [];
       flags[spec.path] = [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
@@ -103,7 +105,10 @@ function placeholder(kind: string, values?: readonly string[]): string {
     case 'size':
       return 'SIZE';
     case 'int':
+    case 'count':
       return 'N';
+    case 'bool':
+      return '[true|false]';
     case 'list':
       return 'CIDR[,CIDR]';
     case 'regex':

@@ -97,6 +97,10 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
       const n = parseInteger(raw);
       return n !== undefined && n > 0 ? n : fail('a positive integer');
     }
+    case 'count': {
+      const n = parseInteger(raw);
+      return n !== undefined && n >= 0 ? n : fail('a whole number (0 or more)');
+    }
     case 'bool':
       return parseBoolean(raw) ?? fail('true or false');
     case 'enum':
@@ -176,10 +180,19 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   if (param === tokenParam) invalid('session.param', 'must differ from session.tokenParam');
   if (get<number>('backend.timeout') === 0) invalid('backend.timeout', 'must be greater than 0');
   if (get<number>('hls.maxPlaylistBytes') < 1024) invalid('hls.maxPlaylistBytes', 'must be at least 1KiB');
+  const adminListen = get<HostPort>('admin.listen');
+  const adminToken = get<string | undefined>('admin.token');
+  if (adminToken === undefined && !isLoopback(adminListen.host)) {
+    invalid('admin.listen', 'the admin listener is not on loopback: set an admin token (--admin-token or EDGE_ADMIN_TOKEN), or bind it to 127.0.0.1');
+  }
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get('admin.token')}: too short (${adminToken.length} characters): use at least 16 random characters`);
+  }
+  const webhook = get<string | undefined>('session.closeWebhook');
 
   const config: EdgeConfig = {
     listen: get<HostPort>('listen'),
-    admin: { listen: get<HostPort>('admin.listen') },
+    admin: { listen: adminListen, token: adminToken },
     upstream: {
       origin: upstream.origin,
       connectTimeoutMs: get<number>('upstream.connectTimeout'),
@@ -203,12 +216,23 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       staleGraceMs: get<number>('auth.staleGrace'),
       maxEntries: get<number>('auth.maxEntries'),
     },
-    session: { param, tokenParam, channelPattern: get<RegExp>('session.channelPattern') },
+    session: {
+      param,
+      tokenParam,
+      channelPattern: get<RegExp>('session.channelPattern'),
+      idleTimeoutMs: get<number>('session.idleTimeout'),
+      closeWebhook: webhook === undefined ? undefined : { url: webhook, method: get('session.closeWebhookMethod'), timeoutMs: get<number>('session.closeWebhookTimeout') },
+    },
+    limits: { maxSessionsPerUser: get<number>('limits.maxSessionsPerUser'), policy: get('limits.policy'), soft: get<boolean>('limits.soft') },
     hls: { maxPlaylistBytes: get<number>('hls.maxPlaylistBytes') },
     proxy: { trustedProxies: trusted, maxHeaderBytes: get<number>('proxy.maxHeaderBytes') },
     log: { level: get('log.level') },
   };
   return deepFreeze(config);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** "10.0.0.0/8", "fd00::/8" or a bare address → [address, prefix, family]. */
@@ -243,8 +267,14 @@ function deepFreeze<T>(value: T): T {
 /** Effective config with secrets redacted, for `check-config` and the startup log. */
 export function describeConfig(config: EdgeConfig): Record<string, unknown> {
   const backendUrl = config.backend.url === undefined ? undefined : redactUrl(config.backend.url);
+  const webhook = config.session.closeWebhook;
   return JSON.parse(
-    JSON.stringify({ ...config, backend: { ...config.backend, url: backendUrl }, session: { ...config.session, channelPattern: config.session.channelPattern.source } }),
+    JSON.stringify({
+      ...config,
+      admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '<redacted>' },
+      backend: { ...config.backend, url: backendUrl },
+      session: { ...config.session, channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
+    }),
   ) as Record<string, unknown>;
 }
 

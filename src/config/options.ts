@@ -5,7 +5,7 @@
  * a setting cannot exist in one place and be missing from another.
  */
 
-export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'bool' | 'enum' | 'list' | 'regex';
+export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'bool' | 'enum' | 'list' | 'regex';
 
 export interface OptionSpec {
   /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
@@ -27,11 +27,14 @@ export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const BACKEND_TYPES = ['http'] as const;
+export const LIMIT_POLICIES = ['refuse', 'close-oldest'] as const;
+export const WEBHOOK_METHODS = ['POST', 'GET'] as const;
 
 export const OPTIONS: readonly OptionSpec[] = [
   // Listeners
   { path: 'listen', flag: '--listen', env: 'EDGE_LISTEN', kind: 'hostport', default: '0.0.0.0:8080', group: 'Listeners', help: 'public listener for players (HOST:PORT)' },
-  { path: 'admin.listen', flag: '--admin-listen', env: 'EDGE_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9901', group: 'Listeners', help: 'admin listener: /metrics, /healthz, /readyz (HOST:PORT)' },
+  { path: 'admin.listen', flag: '--admin-listen', env: 'EDGE_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9901', group: 'Listeners', help: 'admin listener: /api/sessions, /metrics, /healthz, /readyz (HOST:PORT)' },
+  { path: 'admin.token', flag: '--admin-token', env: 'EDGE_ADMIN_TOKEN', kind: 'string', group: 'Listeners', help: 'bearer token for the admin API; required when --admin-listen is not loopback', secret: true },
 
   // Upstream
   { path: 'upstream.url', flag: '--upstream', env: 'EDGE_UPSTREAM', kind: 'url', default: 'http://127.0.0.1:8000', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'origin to forward to (scheme://host:port, no path)' },
@@ -59,7 +62,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   // Sessions
   { path: 'session.param', flag: '--session-param', env: 'EDGE_SESSION_PARAM', kind: 'string', default: 'edge_session', group: 'Sessions', help: 'query parameter the edge adds to rewritten playlist URIs' },
   { path: 'session.tokenParam', flag: '--token-param', env: 'EDGE_TOKEN_PARAM', kind: 'string', default: 'token', group: 'Sessions', help: 'query parameter that carries the viewer token (joins reloads of the same URL to one session)' },
+  { path: 'session.idleTimeout', flag: '--idle-timeout', env: 'EDGE_IDLE_TIMEOUT', kind: 'duration', default: '30s', group: 'Sessions', help: 'an HLS session with no request for this long is closed' },
+  { path: 'session.closeWebhook', flag: '--sessions-backend', env: 'EDGE_SESSIONS_BACKEND', kind: 'url', group: 'Sessions', help: 'URL notified when a session closes (Astra\'s "Sessions Backend"), fire-and-forget' },
+  { path: 'session.closeWebhookMethod', flag: '--sessions-backend-method', env: 'EDGE_SESSIONS_BACKEND_METHOD', kind: 'enum', values: WEBHOOK_METHODS, default: 'POST', group: 'Sessions', help: 'POST (JSON body) or GET (fields as query parameters)' },
+  { path: 'session.closeWebhookTimeout', flag: '--sessions-backend-timeout', env: 'EDGE_SESSIONS_BACKEND_TIMEOUT', kind: 'duration', default: '2s', group: 'Sessions', help: 'timeout of one close notification' },
   { path: 'session.channelPattern', flag: '--channel-pattern', env: 'EDGE_CHANNEL_PATTERN', kind: 'regex', default: DEFAULT_CHANNEL_PATTERN, group: 'Sessions', help: 'regex on the path with a named group "channel" (optional group "rest": empty = MPEG-TS stream)' },
+
+  // Per-user limits
+  { path: 'limits.maxSessionsPerUser', flag: '--max-sessions-per-user', env: 'EDGE_MAX_SESSIONS_PER_USER', kind: 'count', default: 0, group: 'Per-user limits', help: 'concurrent sessions per user (X-UserId, else X-Session-Name) when the middleware sends no X-Max-Sessions; 0 = no limit' },
+  { path: 'limits.policy', flag: '--limit-policy', env: 'EDGE_LIMIT_POLICY', kind: 'enum', values: LIMIT_POLICIES, default: 'refuse', group: 'Per-user limits', help: 'when a user is over the limit: refuse the new session (403) or close the oldest' },
+  { path: 'limits.soft', flag: '--soft-limits', env: 'EDGE_SOFT_LIMITS', kind: 'bool', default: false, group: 'Per-user limits', help: 'count sessions per user and channel (for middlewares that reuse a token across channel switches)' },
 
   // HLS and proxying
   { path: 'hls.maxPlaylistBytes', flag: '--max-playlist-bytes', env: 'EDGE_MAX_PLAYLIST_BYTES', kind: 'size', default: '1MiB', group: 'HLS and proxying', help: 'largest upstream playlist read into memory for rewriting' },

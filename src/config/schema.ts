@@ -1,10 +1,12 @@
 /** The validated, frozen configuration every component receives. */
 import type { HostPort } from './units.js';
-import type { BACKEND_TYPES, DEFAULT_ACTIONS, LOG_LEVELS } from './options.js';
+import type { BACKEND_TYPES, DEFAULT_ACTIONS, LIMIT_POLICIES, LOG_LEVELS, WEBHOOK_METHODS } from './options.js';
 
 export type DefaultAction = (typeof DEFAULT_ACTIONS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type BackendType = (typeof BACKEND_TYPES)[number];
+export type LimitPolicy = (typeof LIMIT_POLICIES)[number];
+export type WebhookMethod = (typeof WEBHOOK_METHODS)[number];
 
 export interface UpstreamConfig {
   /** `scheme://host:port` without a trailing slash. */
@@ -38,15 +40,27 @@ export interface SessionConfig {
   readonly param: string;
   readonly tokenParam: string;
   readonly channelPattern: RegExp;
+  readonly idleTimeoutMs: number;
+  /** Astra's "Sessions Backend": notified when a session closes. */
+  readonly closeWebhook: { readonly url: string; readonly method: WebhookMethod; readonly timeoutMs: number } | undefined;
+}
+
+export interface LimitsConfig {
+  /** 0 = no limit unless the middleware sends X-Max-Sessions. */
+  readonly maxSessionsPerUser: number;
+  readonly policy: LimitPolicy;
+  /** Count per user and channel. */
+  readonly soft: boolean;
 }
 
 export interface EdgeConfig {
   readonly listen: HostPort;
-  readonly admin: { readonly listen: HostPort };
+  readonly admin: { readonly listen: HostPort; readonly token: string | undefined };
   readonly upstream: UpstreamConfig;
   readonly backend: BackendConfig;
   readonly auth: AuthConfig;
   readonly session: SessionConfig;
+  readonly limits: LimitsConfig;
   readonly hls: { readonly maxPlaylistBytes: number };
   readonly proxy: { readonly trustedProxies: readonly string[]; readonly maxHeaderBytes: number };
   readonly log: { readonly level: LogLevel };

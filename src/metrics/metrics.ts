@@ -35,6 +35,15 @@ export interface StoreStats {
   readonly evictions: number;
 }
 
+/** Read at scrape time (STYLE §8: gauges are computed, not tracked). */
+export interface MetricSources {
+  readonly store: StoreStats;
+  readonly activeSessions: () => Readonly<Record<'hls' | 'mpegts', number>>;
+}
+
+export const CLOSE_REASONS = ['idle', 'disconnected', 'kicked', 'denied', 'unique', 'limit', 'evicted', 'shutdown'] as const;
+export type SessionCloseReason = (typeof CLOSE_REASONS)[number];
+
 export class EdgeMetrics {
   readonly registry = new Registry();
   private readonly requests: Record<RequestKind, Record<StatusClass, Inc>>;
@@ -44,15 +53,22 @@ export class EdgeMetrics {
   private readonly bytes: Record<RequestKind, Inc>;
   private readonly backendRequests: Counter<'backend' | 'outcome'>;
   private readonly backendDuration: Histogram<'backend'>;
+  private readonly requestDuration: Record<RequestKind, Observe>;
+  private readonly opened: Inc;
+  private readonly closed: Record<SessionCloseReason, Inc>;
   readonly failureModeAllowed: Inc;
   readonly upstreamDuration: Observe;
 
-  constructor(store: StoreStats, options: { processMetrics?: boolean } = {}) {
+  constructor(sources: MetricSources, options: { processMetrics?: boolean } = {}) {
+    const store = sources.store;
     const registers = [this.registry];
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     const requests = new Counter({ name: 'edge_requests_total', help: 'Client requests answered, by kind and status class.', labelNames: ['kind', 'code'] as const, registers });
     this.requests = table(REQUEST_KINDS, (kind) => table(STATUS_CLASSES, (code) => requests.labels(kind, code)));
+
+    const requestDuration = new Histogram({ name: 'edge_request_duration_seconds', help: 'Time to the first response byte to the client (response headers), by kind.', labelNames: ['kind'] as const, buckets: LATENCY_BUCKETS, registers });
+    this.requestDuration = table(REQUEST_KINDS, (kind) => requestDuration.labels(kind));
 
     const decisions = new Counter({ name: 'edge_auth_decisions_total', help: 'Authorization decisions applied to requests, by result and where they came from.', labelNames: ['result', 'source'] as const, registers });
     this.decisions = table(DECISION_RESULTS, (result) => table(DECISION_SOURCES, (source) => decisions.labels(result, source)));
@@ -72,6 +88,21 @@ export class EdgeMetrics {
     const bytes = new Counter({ name: 'edge_bytes_sent_total', help: 'Body bytes sent to clients, by kind.', labelNames: ['kind'] as const, registers });
     this.bytes = table(REQUEST_KINDS, (kind) => bytes.labels(kind));
 
+    new Gauge({
+      name: 'edge_sessions_active',
+      help: 'Open sessions (in the session table), by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        const counts = sources.activeSessions();
+        this.set({ kind: 'hls' }, counts.hls);
+        this.set({ kind: 'mpegts' }, counts.mpegts);
+      },
+    });
+    this.opened = new Counter({ name: 'edge_sessions_opened_total', help: 'Sessions opened (or resumed after idling).', registers });
+    const closed = new Counter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
+    this.closed = table(CLOSE_REASONS, (reason) => closed.labels(reason));
+
     new Gauge({ name: 'edge_decision_store_entries', help: 'Sessions in the decision store.', registers, collect() { this.set(store.size); } });
     new Counter({
       name: 'edge_decision_store_evictions_total',
@@ -83,6 +114,19 @@ export class EdgeMetrics {
         this.inc(store.evictions);
       },
     });
+  }
+
+  /** Time to first byte: response headers sent. */
+  responseStarted(kind: RequestKind, startedAt: number): void {
+    this.requestDuration[kind].observe((performance.now() - startedAt) / 1000);
+  }
+
+  sessionOpened(): void {
+    this.opened.inc();
+  }
+
+  sessionClosed(reason: SessionCloseReason): void {
+    this.closed[reason].inc();
   }
 
   request(kind: RequestKind, status: number): void {

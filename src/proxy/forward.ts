@@ -42,6 +42,8 @@ export interface ForwardRequest {
   readonly headers: string[];
   readonly kind: RequestKind;
   readonly session: Session;
+  /** performance.now() when the client's request arrived (for time to first byte). */
+  readonly startedAt: number;
 }
 
 export interface ForwarderOptions {
@@ -143,6 +145,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const raw = (controller.rawHeaders ?? []) as (string | Buffer)[];
     this.res.writeHead(statusCode, clientResponseHeaders(raw));
+    this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -205,6 +208,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const body = errorBody(code);
     this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     this.res.end(body);
+    this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
     this.onDone(status);
   }
 
@@ -223,5 +227,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.forwarder.options.metrics.bytesSent(this.request.kind, body.length);
     this.res.writeHead(200, headers);
     this.res.end(body);
+    this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
   }
 }

@@ -47,24 +47,28 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const param = config.session.param;
   const tokenParam = config.session.tokenParam;
 
-  function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason?: string, extraHeaders?: Record<string, string>): void {
+  function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: Record<string, string>): void {
     const status = ERROR_CODES[code].status;
     const body = reason === undefined ? FIXED_BODIES.get(code)! : Buffer.from(errorBody(code, reason));
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store', ...extraHeaders });
     res.end(body);
+    metrics.responseStarted(kind, started);
     metrics.request(kind, status);
   }
 
-  function refuse(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision): void {
-    if (decision.location !== undefined) {
+  function refuse(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision, started: number): void {
+    if (decision.location !== undefined && session.endReason === undefined) {
       res.writeHead(302, { location: decision.location, 'content-length': 0, 'cache-control': 'no-store' });
       res.end();
+      metrics.responseStarted(kind, started);
       metrics.request(kind, 302);
       return;
     }
-    const code: ErrorCode =
-      session.endReason !== undefined ? 'EDGE_ERR_SESSION_ENDED' : decision.reason === REASON_UNAVAILABLE ? 'EDGE_ERR_AUTH_UNAVAILABLE' : 'EDGE_ERR_AUTH_DENIED';
-    sendError(res, kind, code, decision.reason);
+    if (session.endReason !== undefined) {
+      sendError(res, kind, 'EDGE_ERR_SESSION_ENDED', session.endReason, started);
+      return;
+    }
+    sendError(res, kind, decision.reason === REASON_UNAVAILABLE ? 'EDGE_ERR_AUTH_UNAVAILABLE' : 'EDGE_ERR_AUTH_DENIED', decision.reason, started);
   }
 
   function proceed(
@@ -82,7 +86,11 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     metrics.decision(decision.allow, decision.source === 'default' ? 'default' : source, (performance.now() - started) / 1000);
     if (res.destroyed) return; // the player gave up while the middleware was deciding
     if (!decision.allow || session.endReason !== undefined) {
-      refuse(res, kind, session, decision);
+      refuse(res, kind, session, decision, started);
+      return;
+    }
+    if (!session.active && !sessions.activate(session)) {
+      sendError(res, kind, 'EDGE_ERR_SESSION_LIMIT', 'max_sessions', started);
       return;
     }
     const headers = upstreamRequestHeaders(req.rawHeaders, {
@@ -96,7 +104,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       const detach = sessions.attachStream(session, res);
       res.once('close', detach);
     }
-    forwarder.forward(res, { method: req.method as 'GET' | 'HEAD', pathAndQuery, headers, kind, session }, (status) => metrics.request(kind, status));
+    forwarder.forward(res, { method: req.method as 'GET' | 'HEAD', pathAndQuery, headers, kind, session, startedAt: started }, (status) => metrics.request(kind, status));
   }
 
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -104,18 +112,18 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     const method = req.method;
     const target = req.url ?? '/';
     if (target.charCodeAt(0) !== 47 /* / */) {
-      sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', 'request target must be a path');
+      sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', 'request target must be a path', started);
       return;
     }
     if (method !== 'GET' && method !== 'HEAD') {
-      sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, { allow: 'GET, HEAD' });
+      sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, started, { allow: 'GET, HEAD' });
       return;
     }
     const { path, query } = splitTarget(target);
     const match = pattern.exec(path);
     const channel = match?.groups?.['channel'];
     if (match === null || channel === undefined || channel === '') {
-      sendError(res, 'other', 'EDGE_ERR_NO_CHANNEL');
+      sendError(res, 'other', 'EDGE_ERR_NO_CHANNEL', undefined, started);
       return;
     }
     const kind = classifyRequest(path, match.groups?.['rest'], hasRestGroup);
@@ -155,7 +163,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
         (decision) => proceed(req, res, kind, s, decision, joinedCall ? 'coalesced' : 'backend', started, pathAndQuery, clientIp, peerIp),
         (err: unknown) => {
           deps.log.error({ err }, 'authorization failed unexpectedly');
-          if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_INTERNAL');
+          if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_INTERNAL', undefined, started);
         },
       );
       return;

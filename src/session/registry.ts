@@ -1,43 +1,67 @@
 /**
- * Session identity: which session a request belongs to, and what happens to
- * a session when a decision lands on it.
+ * Session identity and lifecycle.
  *
- * A request belongs to a live session when it carries that session's marker
- * for the same channel, or when it has the same channel, token, client IP and
- * User-Agent as a live session (a player reloading the original URL, an
- * MPEG-TS reconnect: Flussonic keys sessions the same way, PROTOCOLS §5).
- * Anything else (no marker, an unknown, expired, tampered or foreign-channel
- * marker) opens a new session, which the middleware decides.
+ * Identity: a request belongs to a live session when it carries that
+ * session's marker for the same channel, or when it has the same channel,
+ * token, client IP and User-Agent as a live session (a player reloading the
+ * original URL, an MPEG-TS reconnect: Flussonic keys sessions the same way,
+ * PROTOCOLS §5). Anything else (no marker, an unknown, expired, tampered or
+ * foreign-channel marker) opens a new session, which the middleware decides.
+ *
+ * Lifecycle: a session lives in the store (its decision, its marker) for as
+ * long as its decision holds. It is *open* (in the table, counted against the
+ * per-user limits) while it is used: an HLS session until it has been idle
+ * for session.idleTimeout, an MPEG-TS session while its connection is up. A
+ * session that closed that way can be resumed while its decision holds (a
+ * paused player, a reconnect). A session that is *ended* (a deny from a
+ * re-check, a kick, X-Unique, the limit policy) stays in the store as a
+ * tombstone: its marker answers 403 until it would have expired anyway.
  */
 import type { Logger } from 'pino';
 import type { Decision } from '../auth/types.js';
 import type { SessionStore } from '../cache/session-store.js';
-import type { AuthConfig } from '../config/schema.js';
+import type { AuthConfig, LimitsConfig } from '../config/schema.js';
+import type { EdgeMetrics, SessionCloseReason } from '../metrics/metrics.js';
+import type { CloseNotifier } from './close-notifier.js';
 import { Session, isWellFormedSessionId, newSessionId, type Closable, type SessionOrigin } from './session.js';
+import { SessionTable, viewOf } from './table.js';
+
+/** Why a session left the table. Bounded: these are metric label values. */
+export type CloseReason = SessionCloseReason;
+
+/** Reasons that end a session for good (its marker is refused afterwards). */
+const ENDING: ReadonlySet<CloseReason> = new Set(['kicked', 'denied', 'unique', 'limit']);
 
 export interface SessionRegistryOptions {
   readonly store: SessionStore;
   readonly auth: AuthConfig;
+  readonly limits: LimitsConfig;
+  readonly idleTimeoutMs: number;
   readonly log: Logger;
+  readonly metrics: EdgeMetrics;
+  readonly notifier?: CloseNotifier;
   /** Called when a session holding only open streams reaches its decision's expiry. */
   readonly onExpiry: (session: Session) => void;
+  readonly now?: () => number;
 }
 
 export class SessionRegistry {
   readonly store: SessionStore;
-  private readonly auth: AuthConfig;
-  private readonly log: Logger;
-  private readonly onExpiry: (session: Session) => void;
-  private readonly watched = new Set<Session>();
+  readonly table = new SessionTable();
+  private readonly options: SessionRegistryOptions;
+  private readonly now: () => number;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(options: SessionRegistryOptions) {
+    this.options = options;
     this.store = options.store;
-    this.auth = options.auth;
-    this.log = options.log;
-    this.onExpiry = options.onExpiry;
+    this.now = options.now ?? Date.now;
+    // Idle HLS sessions are found by a sweep, not a timer per session: one timer for the whole table.
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.max(50, Math.min(1000, options.idleTimeoutMs / 4)));
+    this.sweeper.unref();
   }
 
-  /** The live session a marker names, if it is one of ours and for this channel. */
+  /** The session a marker names, if it is one of ours and for this channel. */
   byMarker(marker: string, channel: string): Session | undefined {
     if (!isWellFormedSessionId(marker)) return undefined;
     const session = this.store.get(marker);
@@ -50,7 +74,7 @@ export class SessionRegistry {
     if (existing !== undefined && existing.channel === origin.channel) return existing;
     const session = new Session(newSessionId(), origin, now);
     // Until its first decision lands, a session lives as long as a middleware call may take.
-    this.store.put(session, this.auth.staleGraceMs);
+    this.store.put(session, this.options.auth.staleGraceMs);
     return session;
   }
 
@@ -59,43 +83,120 @@ export class SessionRegistry {
     session.decision = decision;
     const ttlMs = this.ttlOf(decision);
     session.expiresAt = decision.decidedAt + ttlMs;
+    if (session.endReason !== undefined) return; // kicked while the middleware was deciding
     if (decision.allow) {
       session.granted = true;
-      if (session.endReason === undefined) this.store.put(session, ttlMs + this.auth.staleGraceMs);
+      this.store.put(session, ttlMs + this.options.auth.staleGraceMs);
       this.scheduleRecheck(session);
       return;
     }
-    if (isRecheck || session.streams.size > 0) this.end(session, decision.reason);
+    if (isRecheck || session.active || session.streams.size > 0) {
+      this.end(session, 'denied', decision.reason);
+      return;
+    }
     // A deny is remembered for its TTL: the marker and the join key get 403 from the store, not from the middleware.
     if (ttlMs > 0) this.store.put(session, ttlMs);
     else this.store.delete(session);
   }
 
   private ttlOf(decision: Decision): number {
-    if (decision.ttlMs !== undefined) return Math.min(decision.ttlMs, this.auth.maxTtlMs);
-    return decision.allow ? this.auth.allowTtlMs : this.auth.denyTtlMs;
+    if (decision.ttlMs !== undefined) return Math.min(decision.ttlMs, this.options.auth.maxTtlMs);
+    return decision.allow ? this.options.auth.allowTtlMs : this.options.auth.denyTtlMs;
   }
 
-  /** Ends a session: its open streams are cut; its marker answers 403 while the store remembers it. */
-  end(session: Session, reason: string): void {
+  /**
+   * Puts an allowed session in the table (first request, or resumed after
+   * idling), applying the per-user limits (PROTOCOLS §2, §5): X-Unique ends
+   * the user's other sessions; over X-Max-Sessions (or
+   * limits.maxSessionsPerUser) the new one is refused or the oldest closed.
+   * Returns false when the session is refused.
+   */
+  activate(session: Session): boolean {
+    if (session.active) return true;
+    const d = session.decision;
+    const user = d?.userId ?? d?.sessionName;
+    const key = user === undefined ? undefined : this.options.limits.soft ? `${user}\n${session.channel}` : user;
+    if (key !== undefined) {
+      const others = this.table.ofUser(key);
+      if (d?.unique === true) {
+        for (const other of others) this.end(other, 'unique');
+      } else {
+        const max = d?.maxSessions ?? this.options.limits.maxSessionsPerUser;
+        if (max > 0 && others.length >= max) {
+          if (this.options.limits.policy === 'refuse') return false;
+          for (const other of others.slice(0, others.length - max + 1)) this.end(other, 'limit');
+        }
+      }
+    }
+    this.table.add(session, key);
+    this.options.metrics.sessionOpened();
+    this.options.log.info(
+      { session: session.tag, channel: session.channel, kind: session.kind, name: d?.sessionName ?? d?.userId, ip: session.clientIp, source: d?.source },
+      'session opened',
+    );
+    return true;
+  }
+
+  /** Takes a session out of the table (idle, disconnected, evicted, shutdown); its decision stays usable. */
+  deactivate(session: Session, reason: CloseReason): void {
+    if (!this.table.remove(session)) return;
+    this.options.metrics.sessionClosed(reason);
+    const now = this.now();
+    const durationMs = now - session.openedAt;
+    this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, durationMs, bytes: session.bytes, requests: session.requests }, 'session closed');
+    this.options.notifier?.notify({ event: 'close', reason, closedAt: new Date(now).toISOString(), durationMs, ...viewOf(session) });
+  }
+
+  /**
+   * Ends a session for good: its streams are cut, it leaves the table, and
+   * it stays in the store as a tombstone so its marker gets 403 for as long
+   * as it would otherwise have been valid.
+   */
+  end(session: Session, reason: CloseReason, detail?: string): void {
     if (session.endReason !== undefined) return;
-    session.endReason = reason;
+    session.endReason = detail ?? reason;
     for (const stream of session.streams) stream.destroy();
     session.streams.clear();
     this.unwatch(session);
-    this.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, bytes: session.bytes, durationMs: Date.now() - session.openedAt }, 'session ended');
+    this.deactivate(session, reason);
+    if (ENDING.has(reason)) {
+      const remaining = Math.max(session.expiresAt + this.options.auth.staleGraceMs - this.now(), this.options.auth.denyTtlMs);
+      this.store.put(session, remaining);
+    }
+  }
+
+  /** Admin kick: true when the ID named a live session. */
+  kick(id: string): boolean {
+    const session = isWellFormedSessionId(id) ? this.store.get(id) : undefined;
+    if (session === undefined || session.endReason !== undefined) return false;
+    this.end(session, 'kicked');
+    return true;
   }
 
   /** An MPEG-TS response now belongs to the session; returns the function that detaches it. */
   attachStream(session: Session, stream: Closable): () => void {
     session.kind = 'mpegts';
     session.streams.add(stream);
-    this.watched.add(session);
     this.scheduleRecheck(session);
     return () => {
-      session.streams.delete(stream);
-      if (session.streams.size === 0) this.unwatch(session);
+      if (!session.streams.delete(stream)) return;
+      if (session.streams.size === 0) {
+        this.unwatch(session);
+        this.deactivate(session, 'disconnected');
+      }
     };
+  }
+
+  /** A session evicted from the full store leaves the table too. */
+  evicted(session: Session): void {
+    this.deactivate(session, 'evicted');
+  }
+
+  private sweepIdle(): void {
+    const cutoff = this.now() - this.options.idleTimeoutMs;
+    for (const session of this.table.values()) {
+      if (session.streams.size === 0 && session.lastSeenAt < cutoff) this.deactivate(session, 'idle');
+    }
   }
 
   /**
@@ -106,10 +207,10 @@ export class SessionRegistry {
     if (session.streams.size === 0 || session.endReason !== undefined) return;
     if (session.recheckTimer !== undefined) clearTimeout(session.recheckTimer);
     // setTimeout holds at most 2^31-1 ms (~24.8 days); auth.maxTtl stays below that anyway.
-    const delay = Math.min(Math.max(0, session.expiresAt - Date.now()), 2 ** 31 - 1);
+    const delay = Math.min(Math.max(0, session.expiresAt - this.now()), 2 ** 31 - 1);
     session.recheckTimer = setTimeout(() => {
       session.recheckTimer = undefined;
-      if (session.streams.size > 0 && session.endReason === undefined) this.onExpiry(session);
+      if (session.streams.size > 0 && session.endReason === undefined) this.options.onExpiry(session);
     }, delay);
     session.recheckTimer.unref();
   }
@@ -117,15 +218,16 @@ export class SessionRegistry {
   private unwatch(session: Session): void {
     if (session.recheckTimer !== undefined) clearTimeout(session.recheckTimer);
     session.recheckTimer = undefined;
-    this.watched.delete(session);
   }
 
-  /** Cuts every open stream (shutdown after the drain timeout). */
+  /** Shutdown: cuts every open stream and closes every open session. */
   closeAll(): void {
-    for (const session of this.watched) {
+    clearInterval(this.sweeper);
+    for (const session of [...this.table.values()]) {
       for (const stream of session.streams) stream.destroy();
       session.streams.clear();
       this.unwatch(session);
+      this.deactivate(session, 'shutdown');
     }
   }
 }

@@ -64,6 +64,10 @@ export class Session implements SessionOrigin {
   endReason: string | undefined = undefined;
   /** Open MPEG-TS responses; a deny closes them. */
   readonly streams = new Set<Closable>();
+  /** In the session table (open): a recent HLS request or a live MPEG-TS connection. */
+  active = false;
+  /** Key of the per-user limit this session counts against, while open. */
+  userKey: string | undefined = undefined;
   /** Re-check timer for sessions that only hold an open stream and send no requests. */
   recheckTimer: NodeJS.Timeout | undefined = undefined;
 

@@ -36,8 +36,17 @@ function setup(auth: Record<string, unknown> = {}) {
   const store = new MemorySessionStore(100);
   const log = pino({ level: 'silent' });
   const backend = new FakeBackend();
-  const sessions: SessionRegistry = new SessionRegistry({ store, auth: config.auth, log, onExpiry: (s) => authorizer.recheck(s) });
-  const metrics = new EdgeMetrics(store, { processMetrics: false });
+  const metrics = new EdgeMetrics({ store, activeSessions: () => sessions.table.countByKind() }, { processMetrics: false });
+  const sessions: SessionRegistry = new SessionRegistry({
+    store,
+    auth: config.auth,
+    limits: config.limits,
+    idleTimeoutMs: config.session.idleTimeoutMs,
+    log,
+    metrics,
+    onExpiry: (s) => authorizer.recheck(s),
+    now: () => now,
+  });
   const authorizer: Authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: 1000, sessions, metrics, log, now: () => now });
   const open = (token = 't'): Session =>
     sessions.joinOrOpen({ channel: 'ch', kind: 'hls', joinKey: `ch\n${token}`, clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: `token=${token}` }, now);

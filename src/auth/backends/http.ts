@@ -8,7 +8,7 @@
 import { Pool } from 'undici';
 import { EdgeError, classifyTransportError, type ErrorCode } from '../../errors.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
-import { parseMiddlewareTtlMs } from './response.js';
+import { parseMiddlewareTtlMs, parseUserFields } from './response.js';
 
 export interface HttpBackendOptions {
   readonly url: string;
@@ -95,7 +95,13 @@ export class HttpBackend implements AuthBackend {
     const ttlMs = parseMiddlewareTtlMs(header('x-authduration'), header('cache-control'));
     const sessionName = header('x-session-name');
     if (statusCode < 300) {
-      return { allow: true, reason: `backend_${statusCode}`, ...(ttlMs !== undefined && { ttlMs }), ...(sessionName !== undefined && { sessionName }) };
+      return {
+        allow: true,
+        reason: `backend_${statusCode}`,
+        ...(ttlMs !== undefined && { ttlMs }),
+        ...(sessionName !== undefined && { sessionName }),
+        ...parseUserFields(header),
+      };
     }
     const location = header('x-location');
     return { allow: false, reason: `backend_${statusCode}`, ...(ttlMs !== undefined && { ttlMs }), ...(location !== undefined && location !== '' && { location }) };

@@ -13,3 +13,21 @@ export function parseMiddlewareTtlMs(authDuration: string | undefined, cacheCont
   }
   return undefined;
 }
+
+/** The per-user fields Ministra and Flussonic-style middlewares send with an allow (PROTOCOLS §2, §5). */
+export interface UserFields {
+  userId?: string;
+  maxSessions?: number;
+  unique?: boolean;
+}
+
+export function parseUserFields(header: (name: string) => string | undefined): UserFields {
+  const out: UserFields = {};
+  const userId = header('x-userid')?.trim();
+  if (userId !== undefined && userId !== '') out.userId = userId;
+  const max = header('x-max-sessions');
+  if (max !== undefined && /^\s*\d+\s*$/.test(max)) out.maxSessions = Number(max);
+  const unique = header('x-unique')?.trim().toLowerCase();
+  if (unique === 'true' || unique === '1' || unique === 'yes') out.unique = true;
+  return out;
+}

@@ -1,0 +1,49 @@
+/**
+ * The admin API (sessions table, kick, stats). Pure request → response
+ * mapping over the registry; the HTTP plumbing and the token check live in
+ * admin/server.ts.
+ */
+import type { SessionRegistry } from '../session/registry.js';
+import { isWellFormedSessionId } from '../session/session.js';
+import { viewOf } from '../session/table.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+const SESSION_PATH = /^\/api\/sessions\/([^/]*)$/;
+
+function error(code: ErrorCode, detail?: string): ApiResponse {
+  return { status: ERROR_CODES[code].status, body: { error: code, message: detail ?? ERROR_CODES[code].text } };
+}
+
+export function handleApi(method: string, path: string, query: URLSearchParams, sessions: SessionRegistry): ApiResponse {
+  if (path === '/api/sessions') {
+    if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
+    const filter = { channel: query.get('channel') ?? undefined, name: query.get('name') ?? undefined };
+    const list = sessions.table.list(filter).sort((a, b) => a.openedAt - b.openedAt);
+    return { status: 200, body: { sessions: list.map(viewOf) } };
+  }
+  if (path === '/api/stats') {
+    if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
+    return {
+      status: 200,
+      body: { sessions: sessions.table.size, byKind: sessions.table.countByKind(), byChannel: sessions.table.countByChannel(), decisionStore: { entries: sessions.store.size, evictions: sessions.store.evictions } },
+    };
+  }
+  const m = SESSION_PATH.exec(path);
+  if (m !== null) {
+    const id = decodeURIComponent(m[1]!);
+    if (!isWellFormedSessionId(id)) return error('EDGE_ERR_BAD_SESSION_ID', 'a session ID is 22 characters of A-Z, a-z, 0-9, "-" and "_"');
+    const session = sessions.table.get(id) ?? sessions.store.get(id);
+    if (method === 'GET') return session === undefined ? error('EDGE_ERR_SESSION_NOT_FOUND') : { status: 200, body: viewOf(session) };
+    if (method === 'DELETE') {
+      if (!sessions.kick(id)) return error('EDGE_ERR_SESSION_NOT_FOUND', session === undefined ? 'no such session' : 'session already ended');
+      return { status: 200, body: { kicked: id } };
+    }
+    return error('EDGE_ERR_METHOD_NOT_ALLOWED');
+  }
+  return error('EDGE_ERR_NOT_FOUND');
+}
