@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createApp } from './app.js';
+import { parseAdminArgs, runAdminCommand } from './cli/admin-client.js';
 import { helpText, parseArgs } from './cli/args.js';
 import { buildConfig, describeConfig, readConfigFile } from './config/load.js';
 import { EdgeError } from './errors.js';
@@ -20,7 +21,12 @@ function version(): string {
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'sessions' || argv[0] === 'kick') {
+    const cmd = parseAdminArgs(argv[0], argv.slice(1), process.env);
+    return runAdminCommand(cmd, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(`astra-auth-edge: ${t}`) });
+  }
+  const args = parseArgs(argv);
   if (args.command === 'help') {
     process.stdout.write(helpText(version()));
     return 0;

@@ -66,6 +66,10 @@ export function helpText(version: string): string {
     'Usage:',
     '  astra-auth-edge [--config FILE] [options]       run the edge',
     '  astra-auth-edge check-config [--config FILE]    validate and print the effective config (secrets redacted)',
+    '  astra-auth-edge sessions [--admin URL] [--token T] [--channel C] [--name N] [--json]',
+    '                                                  list open sessions (admin API; env EDGE_ADMIN_URL, EDGE_ADMIN_TOKEN)',
+    '  astra-auth-edge kick <id> [--admin URL] [--token T] [--json]',
+    '                                                  end a session: HLS gets 403, MPEG-TS is cut',
     '  astra-auth-edge --help | --version',
     '',
     'Every option can also be set in the YAML config file (path in brackets) or',
@@ -86,8 +90,9 @@ export function helpText(version: string): string {
   }
   lines.push(
     '',
-    'Exit codes: 0 stopped cleanly (SIGTERM/SIGINT) or config valid; 1 runtime failure;',
-    '2 invalid configuration or command line.',
+    'Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), config valid, or admin command done;',
+    '1 runtime failure (port in use, admin API unreachable or refusing the token);',
+    '2 invalid configuration or command line; 3 kick: no such live session.',
   );
   return `${lines.join('\n')}\n`;
 }

@@ -71,6 +71,51 @@ describe('astra-auth-edge bin', () => {
     expect(r4.stderr).toContain('missing.yaml');
   });
 
+  it('refuses to start with the admin listener off loopback and no token', async () => {
+    const r = await run(['--admin-listen', '0.0.0.0:0', '--listen', '127.0.0.1:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--admin-listen.*"0\.0\.0\.0:0".*admin token/);
+  });
+
+  it('sessions lists the table (human and --json) and kick ends a session', async () => {
+    origin = await startTestOrigin({ segmentBytes: 1024 });
+    mw = await startTestMiddleware({ behavior: { kind: 'allow', headers: { 'X-Session-Name': 'carol' } } });
+    const token = 'cli-admin-token-0123456789';
+    child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--upstream', origin.url, '--backend', `${mw.url}/auth`, '--admin-token', token], {
+      env: { PATH: process.env['PATH'] ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    const up = await waitFor(() => out.split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg: string; url?: string; adminUrl?: string }) : undefined)).find((l) => l?.msg === 'astra-auth-edge listening'), { timeoutMs: 10_000 });
+    const pl = await httpRequest(`${up.url!}/play/news/v1/index.m3u8?token=t`);
+    const sid = /edge_session=([A-Za-z0-9_-]{22})/.exec(pl.body.toString())![1]!;
+
+    const denied = await run(['sessions', '--admin', up.adminUrl!]);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/token/);
+    const table = await run(['sessions', '--admin', up.adminUrl!, '--token', token]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^ID\s+CHANNEL\s+KIND\s+NAME\s+IP/);
+    expect(table.stdout).toContain(sid);
+    expect(table.stdout).toMatch(/news\s+hls\s+carol\s+127\.0\.0\.1/);
+    const json = await run(['sessions', '--json'], { EDGE_ADMIN_URL: up.adminUrl!, EDGE_ADMIN_TOKEN: token });
+    expect((JSON.parse(json.stdout) as { sessions: { id: string }[] }).sessions.map((s) => s.id)).toEqual([sid]);
+
+    const kicked = await run(['kick', sid, '--admin', up.adminUrl!, '--token', token]);
+    expect(kicked.code).toBe(0);
+    expect(kicked.stdout).toContain(`kicked ${sid}`);
+    expect((await httpRequest(`${up.url!}/play/news/v1/seg-1.ts?edge_session=${sid}`)).status).toBe(403);
+    const again = await run(['kick', sid, '--admin', up.adminUrl!, '--token', token]);
+    expect(again.code).toBe(3);
+    // Neither the admin token nor the session marker shows up in the edge's own logs.
+    expect(out).not.toContain(token);
+    expect(out).not.toContain(sid);
+    const unreachable = await run(['sessions', '--admin', 'http://127.0.0.1:1']);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/unreachable.*--admin/);
+  });
+
   it('check-config prints the effective config with flags > env > file, secrets redacted', async () => {
     dir = await mkdtemp(join(tmpdir(), 'edge-cli-'));
     await writeFile(join(dir, 'edge.yaml'), 'listen: 127.0.0.1:1111\nbackend:\n  url: http://mw.local/check?secret=hunter2\nauth:\n  defaultAction: deny\n');

@@ -1,0 +1,120 @@
+/**
+ * `astra-auth-edge sessions` and `astra-auth-edge kick <id>`: the admin API
+ * from a terminal. Human tables by default, JSON with --json.
+ */
+import { EdgeError } from '../errors.js';
+import type { SessionView } from '../session/table.js';
+
+export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9901';
+
+/** Exit codes of the admin commands (documented in --help and the README). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3 } as const;
+
+export interface AdminCommand {
+  readonly command: 'sessions' | 'kick';
+  readonly adminUrl: string;
+  readonly token: string | undefined;
+  readonly json: boolean;
+  readonly channel?: string;
+  readonly name?: string;
+  readonly id?: string;
+}
+
+export function parseAdminArgs(command: 'sessions' | 'kick', argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AdminCommand {
+  let adminUrl = env['EDGE_ADMIN_URL'] ?? DEFAULT_ADMIN_URL;
+  let token = env['EDGE_ADMIN_TOKEN'];
+  let json = false;
+  let channel: string | undefined;
+  let name: string | undefined;
+  let id: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `option ${flag} needs a value`);
+      return v;
+    };
+    if (flag === '--admin') adminUrl = value();
+    else if (flag === '--token') token = value();
+    else if (flag === '--json') json = true;
+    else if (flag === '--channel' && command === 'sessions') channel = value();
+    else if (flag === '--name' && command === 'sessions') name = value();
+    else if (!flag.startsWith('-') && command === 'kick' && id === undefined) id = flag;
+    else throw new EdgeError('EDGE_ERR_CONFIG', `unexpected argument "${arg}" for "${command}" (see --help)`);
+  }
+  if (command === 'kick' && id === undefined) throw new EdgeError('EDGE_ERR_CONFIG', 'kick needs a session ID: astra-auth-edge kick <id>');
+  try {
+    new URL(adminUrl);
+  } catch {
+    throw new EdgeError('EDGE_ERR_CONFIG', `invalid --admin: ${JSON.stringify(adminUrl)}: expected a URL such as ${DEFAULT_ADMIN_URL}`);
+  }
+  return { command, adminUrl: adminUrl.replace(/\/+$/, ''), token, json, channel, name, id };
+}
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export async function runAdminCommand(cmd: AdminCommand, io: Output): Promise<number> {
+  const headers: Record<string, string> = cmd.token === undefined ? {} : { authorization: `Bearer ${cmd.token}` };
+  let res: Response;
+  const url =
+    cmd.command === 'sessions'
+      ? `${cmd.adminUrl}/api/sessions?${new URLSearchParams(Object.entries({ channel: cmd.channel, name: cmd.name }).filter((e): e is [string, string] => e[1] !== undefined)).toString()}`
+      : `${cmd.adminUrl}/api/sessions/${encodeURIComponent(cmd.id!)}`;
+  try {
+    res = await fetch(url, { method: cmd.command === 'kick' ? 'DELETE' : 'GET', headers, signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    io.err(`admin API unreachable at ${cmd.adminUrl} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}): is the edge running? check --admin or EDGE_ADMIN_URL\n`);
+    return EXIT.failed;
+  }
+  const text = await res.text();
+  if (res.status === 401) {
+    io.err('the admin API refused the token: pass --token or set EDGE_ADMIN_TOKEN to the edge\'s admin.token\n');
+    return EXIT.failed;
+  }
+  if (res.status === 404 && cmd.command === 'kick') {
+    io.err(`no live session ${cmd.id}: list them with "astra-auth-edge sessions"\n`);
+    return EXIT.notFound;
+  }
+  if (res.status >= 400) {
+    io.err(`admin API answered ${res.status}: ${text.trim()}\n`);
+    return res.status === 400 ? EXIT.usage : EXIT.failed;
+  }
+  if (cmd.json) {
+    io.out(text.endsWith('\n') ? text : `${text}\n`);
+    return EXIT.ok;
+  }
+  if (cmd.command === 'kick') {
+    io.out(`kicked ${cmd.id}\n`);
+    return EXIT.ok;
+  }
+  const { sessions } = JSON.parse(text) as { sessions: SessionView[] };
+  io.out(formatSessionTable(sessions, Date.now()));
+  return EXIT.ok;
+}
+
+/** A plain-text table, widths fitted to the content. */
+export function formatSessionTable(sessions: readonly SessionView[], now: number): string {
+  const header = ['ID', 'CHANNEL', 'KIND', 'NAME', 'IP', 'AGE', 'BYTES', 'REQS', 'SOURCE'];
+  const rows = sessions.map((s) => [s.id, s.channel, s.kind, s.name ?? '-', s.ip, formatAge(now - Date.parse(s.openedAt)), formatBytes(s.bytes), String(s.requests), s.decision.source ?? '-']);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n${sessions.length} session${sessions.length === 1 ? '' : 's'}\n`;
+}
+
+function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
