@@ -1,8 +1,10 @@
 /**
  * Builds every component from the frozen config and owns their lifetimes
- * (STYLE §6): `listen()` opens both listeners, `close()` drains in order:
- * stop accepting → let in-flight responses finish (bounded) → cut what is
- * left → close pools. No module-level state: two apps can share a process.
+ * (STYLE §6): `listen()` opens both listeners; `close()` drains in order:
+ * readiness 503 → (grace: still accepting) → stop accepting → in-flight
+ * responses finish (bounded by the drain timeout) → cut what is left →
+ * close pools; `reload()` applies a new config to new decisions. No
+ * module-level state: two apps can share a process.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -14,6 +16,7 @@ import type { AuthBackend } from './auth/types.js';
 import { MemorySessionStore } from './cache/session-store.js';
 import { cidrList, describeConfig } from './config/load.js';
 import type { EdgeConfig } from './config/schema.js';
+export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
 import { Forwarder } from './proxy/forward.js';
@@ -23,15 +26,23 @@ import { SessionRegistry } from './session/registry.js';
 
 /** Slow-loris guard: a request head must arrive within this time. */
 const REQUEST_HEADERS_TIMEOUT_MS = 10_000;
-/** How long `close()` lets in-flight responses finish before cutting them. */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/** While draining, idle keep-alive connections are closed this often (they would otherwise wait out keepAliveTimeout). */
+const DRAIN_POLL_MS = 100;
+/** The readiness probe's upstream check: any HTTP answer within this time counts. */
+const UPSTREAM_PROBE_TIMEOUT_MS = 1000;
+
+/** Settings a SIGHUP applies; the rest needs a restart (listeners, pools, the store's size). */
+const RELOADABLE = ['backend', 'auth', 'limits', 'session.idleTimeoutMs', 'log.level'] as const;
 
 export interface EdgeApp {
   readonly config: EdgeConfig;
   readonly metrics: EdgeMetrics;
   readonly sessions: SessionRegistry;
   listen(): Promise<{ url: string; adminUrl: string }>;
+  /** Drains and stops; `drainTimeoutMs` overrides shutdown.drainTimeout. Idempotent. */
   close(drainTimeoutMs?: number): Promise<void>;
+  /** Applies a new config to new decisions; returns the changed settings that need a restart. */
+  reload(next: EdgeConfig): string[];
 }
 
 export interface AppOptions {
@@ -49,7 +60,8 @@ export function createBackend(config: EdgeConfig): AuthBackend | undefined {
   }
 }
 
-export function createApp(config: EdgeConfig, options: AppOptions = {}): EdgeApp {
+export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): EdgeApp {
+  let config = initialConfig;
   const log = options.log ?? createLogger(config.log.level);
   // Components reference each other through closures that run later (eviction, scrape, timers).
   const store = new MemorySessionStore(config.auth.maxEntries, (s) => sessions.evicted(s));
@@ -65,17 +77,18 @@ export function createApp(config: EdgeConfig, options: AppOptions = {}): EdgeApp
     notifier,
     onExpiry: (s) => authorizer.recheck(s),
   });
-  const backend = createBackend(config);
-  const authorizer: Authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: config.backend.timeoutMs, sessions, metrics, log });
+  const authorizer: Authorizer = new Authorizer({ backend: createBackend(config), auth: config.auth, backendTimeoutMs: config.backend.timeoutMs, sessions, metrics, log });
   const forwarder = new Forwarder({ upstream: config.upstream, maxPlaylistBytes: config.hls.maxPlaylistBytes, sessionParam: config.session.param, metrics, log });
   const trustedProxies = config.proxy.trustedProxies.length > 0 ? cidrList(config.proxy.trustedProxies) : undefined;
 
-  let ready = false;
+  let listening = false;
+  let draining = false;
+  const isReady = async (): Promise<boolean> => listening && !draining && (!config.health.checkUpstream || (await forwarder.probe(UPSTREAM_PROBE_TIMEOUT_MS)));
   const publicServer = createServer(
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
-    createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies }),
+    createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined }),
   );
-  const adminServer = createServer(createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady: () => ready }));
+  const adminServer = createServer(createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady }));
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -91,47 +104,84 @@ export function createApp(config: EdgeConfig, options: AppOptions = {}): EdgeApp
 
   let closing: Promise<void> | undefined;
 
+  async function drainAndClose(drainTimeoutMs: number): Promise<void> {
+    draining = true; // readiness turns 503 at once
+    if (config.shutdown.graceMs > 0) {
+      log.info({ graceMs: config.shutdown.graceMs }, 'draining: readiness is 503, still accepting during the grace period');
+      await delay(config.shutdown.graceMs);
+    }
+    const publicClosed = new Promise<void>((resolve) => publicServer.close(() => resolve()));
+    log.info({ drainTimeoutMs, connections: sockets.size }, 'draining: no new connections; in-flight responses may finish');
+    // Idle keep-alive connections go now and whenever a response finishes; busy ones finish their response.
+    const poll = setInterval(() => publicServer.closeIdleConnections(), DRAIN_POLL_MS);
+    publicServer.closeIdleConnections();
+    const drained = await Promise.race([publicClosed.then(() => true), delay(drainTimeoutMs).then(() => false)]);
+    clearInterval(poll);
+    if (!drained) {
+      log.info({ connections: sockets.size }, 'drain timeout: cutting the remaining connections (open MPEG-TS streams)');
+      sessions.closeAll();
+      for (const socket of sockets) socket.destroy();
+      await publicClosed;
+    }
+    sessions.closeAll();
+    await authorizer.close();
+    await forwarder.close();
+    await notifier?.close();
+    store.close();
+    await new Promise<void>((resolve) => {
+      adminServer.close(() => resolve());
+      adminServer.closeAllConnections();
+    });
+    log.info('astra-auth-edge stopped');
+  }
+
   return {
-    config,
+    get config() {
+      return config;
+    },
     metrics,
     sessions,
     async listen() {
       await listenOn(publicServer, config.listen.host, config.listen.port);
       await listenOn(adminServer, config.admin.listen.host, config.admin.listen.port);
-      ready = true;
+      listening = true;
       const url = addressUrl(publicServer.address() as AddressInfo);
       const adminUrl = addressUrl(adminServer.address() as AddressInfo);
       log.info({ url, adminUrl, config: describeConfig(config) }, 'astra-auth-edge listening');
-      if (backend === undefined) {
+      if (config.backend.url === undefined) {
         log.warn({ defaultAction: config.auth.defaultAction }, `no middleware configured (--backend): every new session gets the default action "${config.auth.defaultAction}"`);
       }
       return { url, adminUrl };
     },
-    close(drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) {
-      closing ??= (async () => {
-        ready = false;
-        const publicClosed = new Promise<void>((resolve) => publicServer.close(() => resolve()));
-        publicServer.closeIdleConnections();
-        const drained = await Promise.race([publicClosed.then(() => true), delay(drainTimeoutMs).then(() => false)]);
-        if (!drained) {
-          sessions.closeAll();
-          for (const socket of sockets) socket.destroy();
-          await publicClosed;
-        }
-        sessions.closeAll();
-        await authorizer.close();
-        await forwarder.close();
-        await notifier?.close();
-        store.close();
-        await new Promise<void>((resolve) => {
-          adminServer.close(() => resolve());
-          adminServer.closeAllConnections();
-        });
-        log.info('astra-auth-edge stopped');
-      })();
+    close(drainTimeoutMs = config.shutdown.drainTimeoutMs) {
+      closing ??= drainAndClose(drainTimeoutMs);
       return closing;
     },
+    reload(next) {
+      const before = flatten(describeConfig(config));
+      const after = flatten(describeConfig(next));
+      const changed = Object.keys({ ...before, ...after }).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      const needsRestart = changed.filter((k) => k === 'auth.maxEntries' || !RELOADABLE.some((r) => k === r || k.startsWith(`${r}.`)));
+      const backendChanged = changed.some((k) => k.startsWith('backend.'));
+      authorizer.reconfigure({ ...(backendChanged && { backend: createBackend(next) }), auth: next.auth, backendTimeoutMs: next.backend.timeoutMs });
+      sessions.reconfigure({ auth: next.auth, limits: next.limits, idleTimeoutMs: next.session.idleTimeoutMs });
+      log.level = next.log.level;
+      // Keep the settings that could not change live as they are, so `config` says what is in force.
+      config = needsRestart.length === 0 ? next : { ...config, backend: next.backend, auth: { ...next.auth, maxEntries: config.auth.maxEntries }, limits: next.limits, session: { ...config.session, idleTimeoutMs: next.session.idleTimeoutMs }, log: { ...config.log, level: next.log.level } };
+      log.info({ changed: changed.filter((k) => !needsRestart.includes(k)), needsRestart }, 'configuration reloaded');
+      if (needsRestart.length > 0) log.warn({ settings: needsRestart }, 'these changed settings take effect only after a restart');
+      return needsRestart;
+    },
   };
+}
+
+function flatten(value: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix === '' ? k : `${prefix}.${k}`, out);
+  } else {
+    out[prefix] = value;
+  }
+  return out;
 }
 
 function listenOn(server: Server, host: string, port: number): Promise<void> {

@@ -46,6 +46,17 @@ async function main(): Promise<number> {
   const log = createLogger(config.log.level);
   const app = createApp(config, { log });
   await app.listen();
+  // SIGHUP: read the file (and env, flags) again; a bad new config is logged and the old one stays.
+  process.on('SIGHUP', () => {
+    void (async () => {
+      try {
+        const nextFile = configFile === undefined ? undefined : await readConfigFile(configFile);
+        app.reload(buildConfig({ file: nextFile, fileName: configFile, env: process.env, flags: args.flags }));
+      } catch (err) {
+        log.error({ err: { message: (err as Error).message } }, 'configuration reload rejected: the running configuration stays');
+      }
+    })();
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ signal }, 'stopping: draining connections');

@@ -16,8 +16,8 @@ export interface AdminDeps {
   readonly registry: Registry;
   readonly sessions: SessionRegistry;
   readonly adminToken: string | undefined;
-  /** False while draining or before the public listener is up. */
-  readonly isReady: () => boolean;
+  /** False while draining, before the public listener is up, or (if configured) while the upstream does not answer. */
+  readonly isReady: () => Promise<boolean>;
 }
 
 /** Constant-time comparison of the presented token with ours (hashes first: equal lengths, no length leak). */
@@ -58,8 +58,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         send(res, 200, 'text/plain', 'ok\n');
         return;
       case '/readyz':
-        if (deps.isReady()) send(res, 200, 'text/plain', 'ready\n');
-        else send(res, 503, 'text/plain', 'not ready\n');
+        void answerReadiness(res, deps.isReady);
         return;
       case '/metrics':
         deps.registry.metrics().then(
@@ -73,7 +72,14 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
   };
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string, extra?: Record<string, string>): void {
+/** /readyz, shared by the admin and (optionally) the public listener. */
+export async function answerReadiness(res: ServerResponse, isReady: () => Promise<boolean>): Promise<void> {
+  const ready = await isReady().catch(() => false);
+  if (ready) send(res, 200, 'text/plain', 'ready\n');
+  else send(res, 503, 'text/plain', 'not ready\n');
+}
+
+export function send(res: ServerResponse, status: number, contentType: string, body: string, extra?: Record<string, string>): void {
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -47,9 +47,10 @@ export interface AuthorizerOptions {
 }
 
 export class Authorizer {
-  private readonly backend: AuthBackend | undefined;
-  private readonly auth: AuthConfig;
-  private readonly backendTimeoutMs: number;
+  // Replaced as a whole on SIGHUP (reconfigure); calls in flight finish with what they started with.
+  private backend: AuthBackend | undefined;
+  private auth: AuthConfig;
+  private backendTimeoutMs: number;
   private readonly sessions: SessionRegistry;
   private readonly metrics: EdgeMetrics;
   private readonly log: Logger;
@@ -158,6 +159,17 @@ export class Authorizer {
       return { ...previous, allow: true, reason, source: 'default', decidedAt, ttlMs };
     }
     return { allow: false, reason, source: 'default', decidedAt, ttlMs };
+  }
+
+  /** SIGHUP: new decisions use the new backend and TTLs; the old backend closes once its calls are done. */
+  reconfigure(next: { backend?: AuthBackend | undefined; auth: AuthConfig; backendTimeoutMs: number }): void {
+    if ('backend' in next && next.backend !== this.backend) {
+      const old = this.backend;
+      this.backend = next.backend;
+      void old?.close();
+    }
+    this.auth = next.auth;
+    this.backendTimeoutMs = next.backendTimeoutMs;
   }
 
   async close(): Promise<void> {

@@ -83,7 +83,7 @@ export function helpText(version: string): string {
       group = o.group;
       lines.push('', `${group}:`);
     }
-    const flag = `  ${o.flag ?? ''} ${placeholder(o.kind, o.values)}`;
+    const flag = `  ${o.flag ?? ''} ${o.metavar ?? placeholder(o.kind, o.values)}`;
     const def = o.default === undefined ? '' : ` (default: ${Array.isArray(o.default) ? (o.default.length === 0 ? 'none' : o.default.join(',')) : String(o.default)})`;
     lines.push(`${flag.padEnd(40)} ${o.help}${def}`);
     lines.push(`${''.padEnd(40)} [${o.path}] env ${o.env}`);
@@ -112,10 +112,12 @@ function placeholder(kind: string, values?: readonly string[]): string {
     case 'int':
     case 'count':
       return 'N';
+    case 'ratio':
+      return '0..1';
     case 'bool':
       return '[true|false]';
     case 'list':
-      return 'CIDR[,CIDR]';
+      return 'A[,B]';
     case 'regex':
       return 'REGEX';
     default:

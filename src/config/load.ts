@@ -101,6 +101,10 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
       const n = parseInteger(raw);
       return n !== undefined && n >= 0 ? n : fail('a whole number (0 or more)');
     }
+    case 'ratio': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d*\.?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      return n >= 0 && n <= 1 ? n : fail('a number between 0 and 1, e.g. 0.01');
+    }
     case 'bool':
       return parseBoolean(raw) ?? fail('true or false');
     case 'enum':
@@ -226,7 +230,9 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     limits: { maxSessionsPerUser: get<number>('limits.maxSessionsPerUser'), policy: get('limits.policy'), soft: get<boolean>('limits.soft') },
     hls: { maxPlaylistBytes: get<number>('hls.maxPlaylistBytes') },
     proxy: { trustedProxies: trusted, maxHeaderBytes: get<number>('proxy.maxHeaderBytes') },
-    log: { level: get('log.level') },
+    log: { level: get('log.level'), access: get<boolean>('log.access'), accessSample: get<number>('log.accessSample'), redactParams: get<string[]>('log.redactParams') },
+    health: { public: get<boolean>('health.public'), checkUpstream: get<boolean>('health.checkUpstream') },
+    shutdown: { graceMs: get<number>('shutdown.grace'), drainTimeoutMs: get<number>('shutdown.drainTimeout') },
   };
   return deepFreeze(config);
 }

@@ -5,7 +5,7 @@
  * a setting cannot exist in one place and be missing from another.
  */
 
-export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'bool' | 'enum' | 'list' | 'regex';
+export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'ratio' | 'bool' | 'enum' | 'list' | 'regex';
 
 export interface OptionSpec {
   /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
@@ -20,7 +20,12 @@ export interface OptionSpec {
   readonly help: string;
   /** Redacted in `check-config` output and logs. */
   readonly secret?: boolean;
+  /** Placeholder for the value in --help (default from the kind). */
+  readonly metavar?: string;
 }
+
+/** How long in-flight responses get after SIGTERM (systemd's TimeoutStopSec and k8s's grace period must exceed it). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
 export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
@@ -75,11 +80,20 @@ export const OPTIONS: readonly OptionSpec[] = [
 
   // HLS and proxying
   { path: 'hls.maxPlaylistBytes', flag: '--max-playlist-bytes', env: 'EDGE_MAX_PLAYLIST_BYTES', kind: 'size', default: '1MiB', group: 'HLS and proxying', help: 'largest upstream playlist read into memory for rewriting' },
-  { path: 'proxy.trustedProxies', flag: '--trusted-proxy', env: 'EDGE_TRUSTED_PROXIES', kind: 'list', default: [], group: 'HLS and proxying', help: 'CIDRs whose X-Forwarded-For / X-Real-IP are believed (comma-separated; flag repeatable)' },
+  { path: 'proxy.trustedProxies', flag: '--trusted-proxy', env: 'EDGE_TRUSTED_PROXIES', kind: 'list', metavar: 'CIDR[,CIDR]', default: [], group: 'HLS and proxying', help: 'CIDRs whose X-Forwarded-For / X-Real-IP are believed (comma-separated; flag repeatable)' },
   { path: 'proxy.maxHeaderBytes', flag: '--max-header-bytes', env: 'EDGE_MAX_HEADER_BYTES', kind: 'size', default: '16KiB', group: 'HLS and proxying', help: 'largest request head accepted from a client' },
 
   // Logging
-  { path: 'log.level', flag: '--log-level', env: 'EDGE_LOG_LEVEL', kind: 'enum', values: LOG_LEVELS, default: 'info', group: 'Logging', help: 'log level (JSON lines on stdout)' },
+  { path: 'log.level', flag: '--log-level', env: 'EDGE_LOG_LEVEL', kind: 'enum', values: LOG_LEVELS, default: 'info', group: 'Logging', help: 'log level (JSON lines on stdout); reloaded on SIGHUP' },
+  { path: 'log.access', flag: '--access-log', env: 'EDGE_ACCESS_LOG', kind: 'bool', default: false, group: 'Logging', help: 'one log line per request (off by default: the hot path stays quiet)' },
+  { path: 'log.accessSample', flag: '--access-log-sample', env: 'EDGE_ACCESS_LOG_SAMPLE', kind: 'ratio', default: 1, group: 'Logging', help: 'fraction of requests the access log keeps (0..1)' },
+  { path: 'log.redactParams', flag: '--redact-param', env: 'EDGE_REDACT_PARAMS', kind: 'list', metavar: 'NAME[,NAME]', default: ['token'], group: 'Logging', help: 'query parameters whose values never appear in logs (the session marker always is redacted)' },
+
+  // Health and lifecycle
+  { path: 'health.public', flag: '--public-health', env: 'EDGE_PUBLIC_HEALTH', kind: 'bool', default: false, group: 'Health and lifecycle', help: 'also answer /healthz and /readyz on the public listener (for load balancers probing the traffic port)' },
+  { path: 'health.checkUpstream', flag: '--ready-checks-upstream', env: 'EDGE_READY_CHECKS_UPSTREAM', kind: 'bool', default: false, group: 'Health and lifecycle', help: '/readyz also requires the upstream to answer' },
+  { path: 'shutdown.grace', flag: '--shutdown-grace', env: 'EDGE_SHUTDOWN_GRACE', kind: 'duration', default: '0s', group: 'Health and lifecycle', help: 'after SIGTERM/SIGINT, /readyz is 503 at once but new connections are still accepted for this long (load balancers need a moment to notice)' },
+  { path: 'shutdown.drainTimeout', flag: '--drain-timeout', env: 'EDGE_DRAIN_TIMEOUT', kind: 'duration', default: `${DEFAULT_DRAIN_TIMEOUT_MS / 1000}s`, group: 'Health and lifecycle', help: 'then in-flight responses get this long to finish; open MPEG-TS streams are cut at the end of it' },
 ];
 
 export const OPTIONS_BY_FLAG: ReadonlyMap<string, OptionSpec> = new Map(

@@ -63,5 +63,7 @@ export interface EdgeConfig {
   readonly limits: LimitsConfig;
   readonly hls: { readonly maxPlaylistBytes: number };
   readonly proxy: { readonly trustedProxies: readonly string[]; readonly maxHeaderBytes: number };
-  readonly log: { readonly level: LogLevel };
+  readonly log: { readonly level: LogLevel; readonly access: boolean; readonly accessSample: number; readonly redactParams: readonly string[] };
+  readonly health: { readonly public: boolean; readonly checkUpstream: boolean };
+  readonly shutdown: { readonly graceMs: number; readonly drainTimeoutMs: number };
 }

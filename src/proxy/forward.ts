@@ -88,6 +88,17 @@ export class Forwarder {
     return { upstreamOrigin: this.upstreamOrigin, param: this.options.sessionParam, sessionId: session.id };
   }
 
+  /** Readiness: does the upstream answer HTTP at all (any status) within `timeoutMs`? */
+  async probe(timeoutMs: number): Promise<boolean> {
+    try {
+      const res = await this.pool.request({ method: 'HEAD', path: '/', headers: { host: this.upstreamHost }, signal: AbortSignal.timeout(timeoutMs) });
+      await res.body.dump();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.close().catch(() => undefined);
   }

@@ -16,7 +16,8 @@ import type { Session } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
 import type { Forwarder } from './forward.js';
 import { upstreamRequestHeaders } from './headers.js';
-import { findParam, removeParam, splitTarget } from './query.js';
+import { findParam, redactQuery, removeParam, splitTarget } from './query.js';
+import { answerReadiness, send } from '../admin/server.js';
 
 export interface RequestHandlerDeps {
   readonly config: EdgeConfig;
@@ -27,6 +28,8 @@ export interface RequestHandlerDeps {
   readonly log: Logger;
   /** Trusted proxy CIDRs, or undefined when none are configured. */
   readonly trustedProxies: BlockList | undefined;
+  /** Set when /healthz and /readyz are also served on the public listener (health.public). */
+  readonly isReady?: () => Promise<boolean>;
 }
 
 /** Error responses without a variable part, serialized once. */
@@ -46,6 +49,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const hasRestGroup = pattern.source.includes('(?<rest>');
   const param = config.session.param;
   const tokenParam = config.session.tokenParam;
+  const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new Set([...config.log.redactParams, param])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: Record<string, string>): void {
     const status = ERROR_CODES[code].status;
@@ -120,6 +124,12 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       return;
     }
     const { path, query } = splitTarget(target);
+    accessLog?.watch(req, res, path, query, started);
+    if (deps.isReady !== undefined && (path === '/healthz' || path === '/readyz')) {
+      if (path === '/healthz') send(res, 200, 'text/plain', 'ok\n');
+      else void answerReadiness(res, deps.isReady);
+      return;
+    }
     const match = pattern.exec(path);
     const channel = match?.groups?.['channel'];
     if (match === null || channel === undefined || channel === '') {
@@ -170,4 +180,36 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     }
     proceed(req, res, kind, session, result, 'cache', started, pathAndQuery, clientIp, peerIp);
   };
+}
+
+/**
+ * Optional access log (log.access, off by default): one line per finished
+ * request, sampled (log.accessSample), with tokens, the session marker and
+ * log.redactParams redacted from the query.
+ */
+class AccessLog {
+  constructor(
+    private readonly log: Logger,
+    private readonly sample: number,
+    private readonly redacted: ReadonlySet<string>,
+  ) {}
+
+  watch(req: IncomingMessage, res: ServerResponse, path: string, query: string, started: number): void {
+    if (this.sample < 1 && Math.random() >= this.sample) return;
+    res.once('close', () => {
+      this.log.info(
+        {
+          method: req.method,
+          path,
+          query: redactQuery(query, this.redacted),
+          status: res.statusCode,
+          completed: res.writableFinished,
+          durationMs: Math.round(performance.now() - started),
+          ip: normalizeIp(req.socket.remoteAddress),
+          userAgent: req.headers['user-agent'],
+        },
+        'request',
+      );
+    });
+  }
 }

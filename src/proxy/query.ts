@@ -52,3 +52,16 @@ export function splitTarget(target: string): { path: string; query: string } {
   const q = target.indexOf('?');
   return q === -1 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q + 1) };
 }
+
+/** The query with the values of `names` replaced by `<redacted>`, for logs. */
+export function redactQuery(query: string, names: ReadonlySet<string>): string {
+  if (query === '') return query;
+  return query
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const name = eq === -1 ? part : part.slice(0, eq);
+      return eq !== -1 && names.has(name) ? `${name}=<redacted>` : part;
+    })
+    .join('&');
+}

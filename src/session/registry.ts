@@ -48,17 +48,29 @@ export interface SessionRegistryOptions {
 export class SessionRegistry {
   readonly store: SessionStore;
   readonly table = new SessionTable();
-  private readonly options: SessionRegistryOptions;
+  private options: SessionRegistryOptions;
   private readonly now: () => number;
-  private readonly sweeper: NodeJS.Timeout;
+  private sweeper: NodeJS.Timeout;
 
   constructor(options: SessionRegistryOptions) {
     this.options = options;
     this.store = options.store;
     this.now = options.now ?? Date.now;
-    // Idle HLS sessions are found by a sweep, not a timer per session: one timer for the whole table.
-    this.sweeper = setInterval(() => this.sweepIdle(), Math.max(50, Math.min(1000, options.idleTimeoutMs / 4)));
-    this.sweeper.unref();
+    this.sweeper = this.startSweeper();
+  }
+
+  /** Idle HLS sessions are found by a sweep, not a timer per session: one timer for the whole table. */
+  private startSweeper(): NodeJS.Timeout {
+    const timer = setInterval(() => this.sweepIdle(), Math.max(50, Math.min(1000, this.options.idleTimeoutMs / 4)));
+    timer.unref();
+    return timer;
+  }
+
+  /** SIGHUP: TTLs, limits and the idle timeout apply from now on; open sessions stay open. */
+  reconfigure(next: Pick<SessionRegistryOptions, 'auth' | 'limits' | 'idleTimeoutMs'>): void {
+    this.options = { ...this.options, ...next };
+    clearInterval(this.sweeper);
+    this.sweeper = this.startSweeper();
   }
 
   /** The session a marker names, if it is one of ours and for this channel. */
