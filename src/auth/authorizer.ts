@@ -122,6 +122,11 @@ export class Authorizer {
       host: session.host,
       kind: session.kind,
       requestType,
+      token: session.token,
+      requestNumber: session.checks++,
+      streamClients: this.sessions.table.onChannel(session.channel),
+      totalClients: this.sessions.table.size,
+      referer: session.referer,
     };
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT')), this.backendTimeoutMs);

@@ -19,6 +19,15 @@ export interface AuthRequest {
   readonly kind: 'hls' | 'mpegts';
   /** `new` for the first check of a session, `update` for a re-check. */
   readonly requestType: 'new' | 'update';
+  /** Raw (percent-encoded) value of the token parameter (session.tokenParam), if the query has one. */
+  readonly token: string | undefined;
+  /** How many checks this session had before this one (0 for the first): Flussonic's request_number. */
+  readonly requestNumber: number;
+  /** Open sessions on this channel / on the whole edge (Flussonic's stream_clients, total_clients). */
+  readonly streamClients: number;
+  readonly totalClients: number;
+  /** The client's Referer header, or ''. */
+  readonly referer: string;
 }
 
 /** A backend's answer. */

@@ -146,17 +146,19 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     let session = marker === undefined ? undefined : sessions.byMarker(marker, channel);
     if (session === undefined) {
       const userAgent = req.headers['user-agent'] ?? '';
-      const token = findParam(upstreamQuery, tokenParam) ?? upstreamQuery;
+      const token = findParam(upstreamQuery, tokenParam);
       session = sessions.joinOrOpen(
         {
           channel,
           kind: kind === 'stream' ? 'mpegts' : 'hls',
-          joinKey: `${channel}\n${token}\n${clientIp}\n${userAgent}`,
+          joinKey: `${channel}\n${token ?? upstreamQuery}\n${clientIp}\n${userAgent}`,
           clientIp,
           userAgent,
           host: req.headers.host ?? '',
           path,
           query: upstreamQuery,
+          token,
+          referer: req.headers.referer ?? '',
         },
         now,
       );

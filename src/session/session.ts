@@ -37,6 +37,9 @@ export interface SessionOrigin {
   /** Path and raw query (without the marker) of the request that opened the session: re-checks reuse them. */
   readonly path: string;
   readonly query: string;
+  /** Raw value of the token parameter in `query`, if any. */
+  readonly token: string | undefined;
+  readonly referer: string;
 }
 
 export class Session implements SessionOrigin {
@@ -49,7 +52,11 @@ export class Session implements SessionOrigin {
   readonly host: string;
   readonly path: string;
   readonly query: string;
+  readonly token: string | undefined;
+  readonly referer: string;
   readonly openedAt: number;
+  /** Middleware checks made for this session so far. */
+  checks = 0;
   lastSeenAt: number;
   requests = 0;
   bytes = 0;
@@ -81,6 +88,8 @@ export class Session implements SessionOrigin {
     this.host = origin.host;
     this.path = origin.path;
     this.query = origin.query;
+    this.token = origin.token;
+    this.referer = origin.referer;
     this.openedAt = now;
     this.lastSeenAt = now;
   }

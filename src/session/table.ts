@@ -62,6 +62,8 @@ export function viewOf(s: Session): SessionView {
 export class SessionTable {
   private readonly open = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
+  /** Open sessions per channel, kept as a count so a new session's check does not scan the table. */
+  private readonly perChannel = new Map<string, number>();
 
   get size(): number {
     return this.open.size;
@@ -71,8 +73,14 @@ export class SessionTable {
     return this.open.get(id);
   }
 
+  /** Open sessions on `channel`. */
+  onChannel(channel: string): number {
+    return this.perChannel.get(channel) ?? 0;
+  }
+
   add(session: Session, userKey: string | undefined): void {
     this.open.set(session.id, session);
+    this.perChannel.set(session.channel, (this.perChannel.get(session.channel) ?? 0) + 1);
     session.active = true;
     session.userKey = userKey;
     if (userKey === undefined) return;
@@ -84,6 +92,9 @@ export class SessionTable {
   remove(session: Session): boolean {
     if (this.open.get(session.id) !== session) return false;
     this.open.delete(session.id);
+    const left = (this.perChannel.get(session.channel) ?? 1) - 1;
+    if (left === 0) this.perChannel.delete(session.channel);
+    else this.perChannel.set(session.channel, left);
     session.active = false;
     const key = session.userKey;
     if (key !== undefined) {

@@ -49,7 +49,7 @@ function setup(auth: Record<string, unknown> = {}) {
   });
   const authorizer: Authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: 1000, sessions, metrics, log, now: () => now });
   const open = (token = 't'): Session =>
-    sessions.joinOrOpen({ channel: 'ch', kind: 'hls', joinKey: `ch\n${token}`, clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: `token=${token}` }, now);
+    sessions.joinOrOpen({ channel: 'ch', kind: 'hls', joinKey: `ch\n${token}`, clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: `token=${token}`, token, referer: '' }, now);
   return { backend, authorizer, sessions, open, metrics, advance: (ms: number) => (now += ms), now: () => now };
 }
 

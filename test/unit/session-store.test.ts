@@ -4,7 +4,7 @@ import { Session, isWellFormedSessionId, newSessionId } from '../../src/session/
 import { sleep } from '../helpers/wait.js';
 
 function session(joinKey: string): Session {
-  return new Session(newSessionId(), { channel: 'ch', kind: 'hls', joinKey, clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: '' }, Date.now());
+  return new Session(newSessionId(), { channel: 'ch', kind: 'hls', joinKey, clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: '', token: undefined, referer: '' }, Date.now());
 }
 
 describe('session IDs', () => {

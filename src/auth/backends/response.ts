@@ -1,4 +1,5 @@
 /** Response-header parsing shared by the middleware backends (pure). */
+import type { BackendVerdict } from '../types.js';
 
 /**
  * Decision TTL the middleware asked for: `X-AuthDuration: <seconds>` (Flussonic
@@ -30,4 +31,19 @@ export function parseUserFields(header: (name: string) => string | undefined): U
   const unique = header('x-unique')?.trim().toLowerCase();
   if (unique === 'true' || unique === '1' || unique === 'yes') out.unique = true;
   return out;
+}
+
+/**
+ * The verdict an allow or deny answer's headers describe: X-AuthDuration /
+ * Cache-Control (TTL), X-Session-Name, X-UserId, X-Max-Sessions, X-Unique on
+ * an allow; X-Location (redirect) on a deny.
+ */
+export function verdictFromHeaders(allow: boolean, reason: string, header: (name: string) => string | undefined): BackendVerdict {
+  const ttlMs = parseMiddlewareTtlMs(header('x-authduration'), header('cache-control'));
+  if (allow) {
+    const sessionName = header('x-session-name');
+    return { allow, reason, ...(ttlMs !== undefined && { ttlMs }), ...(sessionName !== undefined && sessionName !== '' && { sessionName }), ...parseUserFields(header) };
+  }
+  const location = header('x-location');
+  return { allow, reason, ...(ttlMs !== undefined && { ttlMs }), ...(location !== undefined && location !== '' && { location }) };
 }
