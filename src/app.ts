@@ -11,10 +11,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createAdminHandler } from './admin/server.js';
 import { Authorizer } from './auth/authorizer.js';
-import { HttpBackend } from './auth/backends/http.js';
-import type { AuthBackend } from './auth/types.js';
+import { createBackends, overallTimeoutMs } from './auth/backends/index.js';
+import { LocalRules } from './auth/rules.js';
+import type { LocalPolicy } from './auth/authorizer.js';
 import { MemorySessionStore } from './cache/session-store.js';
-import { cidrList, describeConfig } from './config/load.js';
+import { cidrList } from './config/cidr.js';
+import { describeConfig } from './config/load.js';
 import type { EdgeConfig } from './config/schema.js';
 export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
 import { createLogger } from './log.js';
@@ -32,7 +34,7 @@ const DRAIN_POLL_MS = 100;
 const UPSTREAM_PROBE_TIMEOUT_MS = 1000;
 
 /** Settings a SIGHUP applies; the rest needs a restart (listeners, pools, the store's size). */
-const RELOADABLE = ['backend', 'auth', 'limits', 'session.idleTimeoutMs', 'log.level'] as const;
+const RELOADABLE = ['backend', 'backends', 'rules', 'securetoken', 'auth', 'limits', 'session.idleTimeoutMs', 'log.level'] as const;
 
 export interface EdgeApp {
   readonly config: EdgeConfig;
@@ -51,13 +53,9 @@ export interface AppOptions {
   readonly processMetrics?: boolean;
 }
 
-export function createBackend(config: EdgeConfig): AuthBackend | undefined {
-  const b = config.backend;
-  if (b.url === undefined) return undefined;
-  switch (b.type) {
-    case 'http':
-      return new HttpBackend({ url: b.url, timeoutMs: b.timeoutMs, maxBodyBytes: b.maxBodyBytes, connections: b.connections });
-  }
+function localPolicy(config: EdgeConfig): LocalPolicy {
+  const rules = new LocalRules(config.rules);
+  return { rules: rules.empty ? undefined : rules, securetoken: config.securetoken };
 }
 
 export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): EdgeApp {
@@ -77,9 +75,17 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     notifier,
     onExpiry: (s) => authorizer.recheck(s),
   });
-  const authorizer: Authorizer = new Authorizer({ backend: createBackend(config), auth: config.auth, backendTimeoutMs: config.backend.timeoutMs, sessions, metrics, log });
+  const authorizer: Authorizer = new Authorizer({
+    backend: createBackends(config.backends, metrics),
+    local: localPolicy(config),
+    auth: config.auth,
+    backendTimeoutMs: overallTimeoutMs(config.backends),
+    sessions,
+    metrics,
+    log,
+  });
   const forwarder = new Forwarder({ upstream: config.upstream, maxPlaylistBytes: config.hls.maxPlaylistBytes, sessionParam: config.session.param, metrics, log });
-  const trustedProxies = config.proxy.trustedProxies.length > 0 ? cidrList(config.proxy.trustedProxies) : undefined;
+  const trustedProxies = cidrList(config.proxy.trustedProxies);
 
   let listening = false;
   let draining = false;
@@ -148,7 +154,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       const url = addressUrl(publicServer.address() as AddressInfo);
       const adminUrl = addressUrl(adminServer.address() as AddressInfo);
       log.info({ url, adminUrl, config: describeConfig(config) }, 'astra-auth-edge listening');
-      if (config.backend.url === undefined) {
+      if (config.backends.length === 0) {
         log.warn({ defaultAction: config.auth.defaultAction }, `no middleware configured (--backend): every new session gets the default action "${config.auth.defaultAction}"`);
       }
       return { url, adminUrl };
@@ -162,12 +168,17 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       const after = flatten(describeConfig(next));
       const changed = Object.keys({ ...before, ...after }).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
       const needsRestart = changed.filter((k) => k === 'auth.maxEntries' || !RELOADABLE.some((r) => k === r || k.startsWith(`${r}.`)));
-      const backendChanged = changed.some((k) => k.startsWith('backend.'));
-      authorizer.reconfigure({ ...(backendChanged && { backend: createBackend(next) }), auth: next.auth, backendTimeoutMs: next.backend.timeoutMs });
+      const backendChanged = changed.some((k) => k.startsWith('backend.') || k.startsWith('backends'));
+      authorizer.reconfigure({
+        ...(backendChanged && { backend: createBackends(next.backends, metrics) }),
+        local: localPolicy(next),
+        auth: next.auth,
+        backendTimeoutMs: overallTimeoutMs(next.backends),
+      });
       sessions.reconfigure({ auth: next.auth, limits: next.limits, idleTimeoutMs: next.session.idleTimeoutMs });
       log.level = next.log.level;
       // Keep the settings that could not change live as they are, so `config` says what is in force.
-      config = needsRestart.length === 0 ? next : { ...config, backend: next.backend, auth: { ...next.auth, maxEntries: config.auth.maxEntries }, limits: next.limits, session: { ...config.session, idleTimeoutMs: next.session.idleTimeoutMs }, log: { ...config.log, level: next.log.level } };
+      config = needsRestart.length === 0 ? next : { ...config, backend: next.backend, backends: next.backends, rules: next.rules, securetoken: next.securetoken, auth: { ...next.auth, maxEntries: config.auth.maxEntries }, limits: next.limits, session: { ...config.session, idleTimeoutMs: next.session.idleTimeoutMs }, log: { ...config.log, level: next.log.level } };
       log.info({ changed: changed.filter((k) => !needsRestart.includes(k)), needsRestart }, 'configuration reloaded');
       if (needsRestart.length > 0) log.warn({ settings: needsRestart }, 'these changed settings take effect only after a restart');
       return needsRestart;

@@ -77,6 +77,13 @@ const TRANSPORT_TABLE: Readonly<Record<string, TransportFailure>> = {
   TimeoutError: 'timeout',
   UND_ERR_INVALID_ARG: 'invalid',
   HTTPParserError: 'invalid',
+  // TLS: the middleware's certificate is not one we can trust (see backend.ca).
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'invalid',
+  SELF_SIGNED_CERT_IN_CHAIN: 'invalid',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'invalid',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'invalid',
+  CERT_HAS_EXPIRED: 'invalid',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'invalid',
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'invalid',
   UND_ERR_RES_EXCEEDED_MAX_SIZE: 'invalid',
   HPE_INVALID_CONSTANT: 'invalid',

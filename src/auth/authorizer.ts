@@ -15,19 +15,13 @@
 import type { Logger } from 'pino';
 import { EdgeError } from '../errors.js';
 import type { AuthConfig, DefaultAction } from '../config/schema.js';
-import type { BackendOutcome, EdgeMetrics } from '../metrics/metrics.js';
+import type { EdgeMetrics } from '../metrics/metrics.js';
+import type { LocalRules } from './rules.js';
+import { verifySecureToken } from './securetoken.js';
 import type { Session } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { AuthBackend, AuthRequest, Decision } from './types.js';
 import { RateLimitedLog } from '../log.js';
-
-const BACKEND_OUTCOME: Readonly<Record<string, BackendOutcome>> = {
-  EDGE_ERR_BACKEND_TIMEOUT: 'timeout',
-  EDGE_ERR_BACKEND_REFUSED: 'refused',
-  EDGE_ERR_BACKEND_RESET: 'refused',
-  EDGE_ERR_BACKEND_HTTP_5XX: 'http_5xx',
-  EDGE_ERR_BACKEND_INVALID: 'invalid',
-};
 
 /** One log line per this interval while the middleware stays unavailable. */
 const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
@@ -35,8 +29,16 @@ const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
 export const REASON_UNAVAILABLE = 'middleware_unavailable';
 export const REASON_NO_BACKEND = 'no_backend_configured';
 
+/** What decides before any middleware is asked (reloadable as a whole). */
+export interface LocalPolicy {
+  readonly rules: LocalRules | undefined;
+  readonly securetoken: { readonly secret: string | undefined; readonly bindIp: boolean };
+}
+
 export interface AuthorizerOptions {
+  /** The middleware(s), already guarded (timeout, concurrency, metrics): see auth/backends/index.ts. */
   readonly backend: AuthBackend | undefined;
+  readonly local?: LocalPolicy;
   readonly auth: AuthConfig;
   /** Whole-call limit of one middleware request (backend.timeout). */
   readonly backendTimeoutMs: number;
@@ -49,6 +51,7 @@ export interface AuthorizerOptions {
 export class Authorizer {
   // Replaced as a whole on SIGHUP (reconfigure); calls in flight finish with what they started with.
   private backend: AuthBackend | undefined;
+  private local: LocalPolicy | undefined;
   private auth: AuthConfig;
   private backendTimeoutMs: number;
   private readonly sessions: SessionRegistry;
@@ -61,6 +64,7 @@ export class Authorizer {
 
   constructor(options: AuthorizerOptions) {
     this.backend = options.backend;
+    this.local = options.local;
     this.auth = options.auth;
     this.backendTimeoutMs = options.backendTimeoutMs;
     this.sessions = options.sessions;
@@ -109,8 +113,24 @@ export class Authorizer {
     return pending;
   }
 
-  /** Never rejects: a failure to decide becomes the default action's decision. */
+  /**
+   * Local rules first (documented order in auth/rules.ts), then an Astra
+   * securetoken, then the middleware. Never rejects: a failure to decide
+   * becomes the default action's decision.
+   */
   private async decide(session: Session, requestType: 'new' | 'update'): Promise<Decision> {
+    const local = this.local;
+    if (local?.rules !== undefined) {
+      const ruled = local.rules.evaluate({ clientIp: session.clientIp, token: session.token, userAgent: session.userAgent });
+      if (ruled !== undefined) return { allow: ruled.allow, reason: ruled.reason, source: 'rule', decidedAt: this.now() };
+    }
+    if (local?.securetoken.secret !== undefined) {
+      const verdict = verifySecureToken(session.token, { channel: session.channel, clientIp: session.clientIp }, { secret: local.securetoken.secret, bindIp: local.securetoken.bindIp }, this.now());
+      // A token that is no securetoken at all goes on to the middleware, if there is one.
+      if (!(verdict.reason === 'securetoken_malformed' && this.backend !== undefined)) {
+        return { ...verdict, source: 'rule', decidedAt: this.now() };
+      }
+    }
     if (this.backend === undefined) return this.fallback(session, REASON_NO_BACKEND);
     const request: AuthRequest = {
       sessionId: session.id,
@@ -131,14 +151,11 @@ export class Authorizer {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT')), this.backendTimeoutMs);
     this.inflight.add(controller);
-    const started = performance.now();
     try {
       const verdict = await this.backend.check(request, controller.signal);
-      this.metrics.backendCall(this.backend.name, verdict.allow ? 'allow' : 'deny', (performance.now() - started) / 1000);
       return { ...verdict, source: 'backend', decidedAt: this.now() };
     } catch (err) {
       const code = err instanceof EdgeError ? err.code : 'EDGE_ERR_BACKEND_RESET';
-      this.metrics.backendCall(this.backend.name, BACKEND_OUTCOME[code] ?? 'invalid', (performance.now() - started) / 1000);
       this.unavailableLog.maybe((suppressed) =>
         this.log.warn(
           { err: { code, message: (err as Error).message }, suppressed, defaultAction: this.auth.defaultAction, channel: session.channel },
@@ -167,7 +184,8 @@ export class Authorizer {
   }
 
   /** SIGHUP: new decisions use the new backend and TTLs; the old backend closes once its calls are done. */
-  reconfigure(next: { backend?: AuthBackend | undefined; auth: AuthConfig; backendTimeoutMs: number }): void {
+  reconfigure(next: { backend?: AuthBackend | undefined; local?: LocalPolicy; auth: AuthConfig; backendTimeoutMs: number }): void {
+    if (next.local !== undefined) this.local = next.local;
     if ('backend' in next && next.backend !== this.backend) {
       const old = this.backend;
       this.backend = next.backend;

@@ -54,7 +54,7 @@ export interface AuthBackend {
   close(): Promise<void>;
 }
 
-export type DecisionSource = 'backend' | 'default';
+export type DecisionSource = 'backend' | 'default' | 'rule';
 
 /** A decision as the edge keeps it on a session. */
 export interface Decision extends BackendVerdict {

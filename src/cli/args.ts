@@ -83,7 +83,7 @@ export function helpText(version: string): string {
       group = o.group;
       lines.push('', `${group}:`);
     }
-    const flag = `  ${o.flag ?? ''} ${o.metavar ?? placeholder(o.kind, o.values)}`;
+    const flag = o.flag === undefined ? `  (file: ${o.path}, or env)` : `  ${o.flag} ${o.metavar ?? placeholder(o.kind, o.values)}`;
     const def = o.default === undefined ? '' : ` (default: ${Array.isArray(o.default) ? (o.default.length === 0 ? 'none' : o.default.join(',')) : String(o.default)})`;
     lines.push(`${flag.padEnd(40)} ${o.help}${def}`);
     lines.push(`${''.padEnd(40)} [${o.path}] env ${o.env}`);

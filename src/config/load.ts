@@ -5,11 +5,13 @@
  * path) and the value it got. Nothing here mutates its inputs.
  */
 import { readFile } from 'node:fs/promises';
-import { BlockList, isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
 import { OPTIONS, type OptionSpec } from './options.js';
-import type { EdgeConfig } from './schema.js';
+import type { RulesConfig } from '../auth/rules.js';
+import type { BackendConfig, BackendEntry, EdgeConfig } from './schema.js';
+import { validateRules } from '../auth/rules.js';
+import { parseCidr } from './cidr.js';
 import { parseBoolean, parseDurationMs, parseHostPort, parseInteger, parseList, parseSizeBytes, type HostPort } from './units.js';
 
 export interface ConfigSources {
@@ -111,6 +113,19 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
       return typeof raw === 'string' && spec.values!.includes(raw) ? raw : fail(`one of ${spec.values!.join(', ')}`);
     case 'list':
       return parseList(raw) ?? fail('a list of strings (or a comma-separated string)');
+    case 'backends': {
+      // Checked entry by entry in buildBackends(), once backend.* (their defaults) are known.
+      if (Array.isArray(raw)) return raw;
+      if (typeof raw === 'string') {
+        try {
+          const parsed: unknown = JSON.parse(raw);
+          if (Array.isArray(parsed)) return parsed;
+        } catch {
+          // fall through
+        }
+      }
+      return fail('a list of backends (in the environment: a JSON array)');
+    }
     case 'regex': {
       if (typeof raw !== 'string') return fail('a regular expression');
       let re: RegExp;
@@ -194,6 +209,29 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   }
   const webhook = get<string | undefined>('session.closeWebhook');
 
+  const backend: BackendConfig = {
+    type: get('backend.type'),
+    url: get<string | undefined>('backend.url'),
+    timeoutMs: get<number>('backend.timeout'),
+    maxBodyBytes: get<number>('backend.maxBodyBytes'),
+    connections: get<number>('backend.connections'),
+    concurrency: get<number>('backend.concurrency'),
+    ca: get<string | undefined>('backend.ca'),
+    sendName: get<boolean>('backend.sendName'),
+    sendIp: get<boolean>('backend.sendIp'),
+  };
+  const listed = get<unknown[] | undefined>('backends');
+  const backends = listed === undefined ? (backend.url === undefined ? [] : buildBackends([{ url: backend.url }], backend, where.get('backend.url')!, true)) : buildBackends(listed, backend, where.get('backends')!);
+  const rules: RulesConfig = {
+    ipAllow: get<string[]>('rules.ipAllow'),
+    ipDeny: get<string[]>('rules.ipDeny'),
+    userAgentDeny: get<string[]>('rules.userAgentDeny'),
+    tokenDeny: get<string[]>('rules.tokenDeny'),
+    tokenAllow: get<string[]>('rules.tokenAllow'),
+  };
+  const rulesError = validateRules(rules);
+  if (rulesError !== undefined) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${rulesError}`);
+
   const config: EdgeConfig = {
     listen: get<HostPort>('listen'),
     admin: { listen: adminListen, token: adminToken },
@@ -204,13 +242,10 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       bodyTimeoutMs: get<number>('upstream.bodyTimeout'),
       connections: get<number>('upstream.connections'),
     },
-    backend: {
-      type: get('backend.type'),
-      url: get<string | undefined>('backend.url'),
-      timeoutMs: get<number>('backend.timeout'),
-      maxBodyBytes: get<number>('backend.maxBodyBytes'),
-      connections: get<number>('backend.connections'),
-    },
+    backend,
+    backends,
+    rules,
+    securetoken: { secret: get<string | undefined>('securetoken.secret'), bindIp: get<boolean>('securetoken.bindIp') },
     auth: {
       defaultAction: get('auth.defaultAction'),
       allowTtlMs: get<number>('auth.allowTtl'),
@@ -241,25 +276,57 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** "10.0.0.0/8", "fd00::/8" or a bare address → [address, prefix, family]. */
-export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
-  const [address = '', prefixText] = text.split('/', 2);
-  const version = isIP(address);
-  if (version === 0) return undefined;
-  const max = version === 4 ? 32 : 128;
-  const prefix = prefixText === undefined ? max : Number(prefixText);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) return undefined;
-  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
-}
+/** Keys a `backends` entry may have: its own name and url, and every backend.* setting. */
+const BACKEND_ENTRY_KEYS: Readonly<Record<string, string>> = {
+  type: 'backend.type',
+  timeout: 'backend.timeout',
+  maxBodyBytes: 'backend.maxBodyBytes',
+  connections: 'backend.connections',
+  concurrency: 'backend.concurrency',
+  ca: 'backend.ca',
+  sendName: 'backend.sendName',
+  sendIp: 'backend.sendIp',
+};
 
-/** A BlockList holding the given (already validated) CIDRs. */
-export function cidrList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const text of cidrs) {
-    const c = parseCidr(text);
-    if (c !== undefined) list.addSubnet(c.address, c.prefix, c.family);
-  }
-  return list;
+/** Each entry of `backends`, parsed like the backend.* settings it mirrors; missing ones take backend.*'s values. */
+function buildBackends(list: readonly unknown[], defaults: BackendConfig, where: string, single = false): BackendEntry[] {
+  if (list.length === 0) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where}: an empty list (remove it, or list at least one backend)`);
+  const names = new Set<string>();
+  return list.map((item, i) => {
+    const at = single ? where : `${where.replace(/ \(.*$/, '')}[${i}]`;
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}: expected a mapping with type and url`);
+    const entry = item as Record<string, unknown>;
+    for (const key of Object.keys(entry)) {
+      if (key !== 'name' && key !== 'url' && BACKEND_ENTRY_KEYS[key] === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}: unknown setting "${key}"`);
+    }
+    const field = <T>(key: string): T | undefined => {
+      if (entry[key] === undefined) return undefined;
+      const spec = OPTIONS.find((o) => o.path === (key === 'url' ? 'backend.url' : BACKEND_ENTRY_KEYS[key]))!;
+      return parseValue(spec, entry[key], `${at}.${key}`) as T;
+    };
+    const url = field<string>('url');
+    if (url === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}: url is required`);
+    const type = field<BackendEntry['type']>('type') ?? defaults.type;
+    if (type !== 'http' && type !== 'flussonic' && url.includes('?')) {
+      throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${single ? at : `${at}.url`}: ${JSON.stringify(redactUrl(url))}: a ${type} address is a base URL without a query (the check path is added to it)`);
+    }
+    const name = entry['name'] === undefined ? `${type}${list.length > 1 ? `-${i + 1}` : ''}` : String(entry['name']);
+    if (!/^[A-Za-z0-9_.-]{1,40}$/.test(name)) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.name: ${JSON.stringify(name)}: letters, digits, "_", "-", "." (at most 40): it is a metric label`);
+    if (names.has(name)) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.name: ${JSON.stringify(name)} is used twice`);
+    names.add(name);
+    return {
+      name,
+      type,
+      url,
+      timeoutMs: field<number>('timeout') ?? defaults.timeoutMs,
+      maxBodyBytes: field<number>('maxBodyBytes') ?? defaults.maxBodyBytes,
+      connections: field<number>('connections') ?? defaults.connections,
+      concurrency: field<number>('concurrency') ?? defaults.concurrency,
+      ca: field<string>('ca') ?? defaults.ca,
+      sendName: field<boolean>('sendName') ?? defaults.sendName,
+      sendIp: field<boolean>('sendIp') ?? defaults.sendIp,
+    };
+  });
 }
 
 function deepFreeze<T>(value: T): T {
@@ -279,6 +346,9 @@ export function describeConfig(config: EdgeConfig): Record<string, unknown> {
       ...config,
       admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '<redacted>' },
       backend: { ...config.backend, url: backendUrl },
+      backends: config.backends.map((b) => ({ ...b, url: redactUrl(b.url) })),
+      rules: { ...config.rules, tokenAllow: config.rules.tokenAllow.map(() => '<redacted>'), tokenDeny: config.rules.tokenDeny.map(() => '<redacted>') },
+      securetoken: { ...config.securetoken, secret: config.securetoken.secret === undefined ? undefined : '<redacted>' },
       session: { ...config.session, channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
     }),
   ) as Record<string, unknown>;

@@ -5,7 +5,7 @@
  * a setting cannot exist in one place and be missing from another.
  */
 
-export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'ratio' | 'bool' | 'enum' | 'list' | 'regex';
+export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
 
 export interface OptionSpec {
   /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
@@ -31,7 +31,7 @@ export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
 export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const BACKEND_TYPES = ['http'] as const;
+export const BACKEND_TYPES = ['http', 'stalker', 'smarty', 'iptvportal', 'flussonic'] as const;
 export const LIMIT_POLICIES = ['refuse', 'close-oldest'] as const;
 export const WEBHOOK_METHODS = ['POST', 'GET'] as const;
 
@@ -49,11 +49,25 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'upstream.connections', flag: '--upstream-connections', env: 'EDGE_UPSTREAM_CONNECTIONS', kind: 'int', default: 1024, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'max keep-alive connections to the upstream' },
 
   // Middleware
-  { path: 'backend.type', flag: '--backend-type', env: 'EDGE_BACKEND_TYPE', kind: 'enum', values: BACKEND_TYPES, default: 'http', group: 'Middleware', help: 'middleware protocol: http = Astra "HTTP Request" auth' },
-  { path: 'backend.url', flag: '--backend', env: 'EDGE_BACKEND', kind: 'url', group: 'Middleware', help: 'middleware URL; the client query string is appended to it (unset: every session gets the default action)' },
+  { path: 'backend.type', flag: '--backend-type', env: 'EDGE_BACKEND_TYPE', kind: 'enum', values: BACKEND_TYPES, default: 'http', group: 'Middleware', help: 'middleware protocol: http (Astra "HTTP Request"), stalker (Ministra), smarty (Microimpulse), iptvportal, flussonic' },
+  { path: 'backend.url', flag: '--backend', env: 'EDGE_BACKEND', kind: 'url', group: 'Middleware', help: 'middleware URL or portal address (unset: every session gets the default action)' },
   { path: 'backend.timeout', flag: '--backend-timeout', env: 'EDGE_BACKEND_TIMEOUT', kind: 'duration', default: '1s', group: 'Middleware', help: 'whole-call timeout of one middleware request' },
   { path: 'backend.maxBodyBytes', flag: '--backend-max-body', env: 'EDGE_BACKEND_MAX_BODY', kind: 'size', default: '64KiB', group: 'Middleware', help: 'middleware response bytes read (and discarded) at most' },
   { path: 'backend.connections', flag: '--backend-connections', env: 'EDGE_BACKEND_CONNECTIONS', kind: 'int', default: 64, group: 'Middleware', help: 'max keep-alive connections to the middleware' },
+  { path: 'backend.concurrency', flag: '--backend-concurrency', env: 'EDGE_BACKEND_CONCURRENCY', kind: 'int', default: 32, group: 'Middleware', help: 'max middleware calls in flight; more wait in a queue, and past backend.timeout count as unavailable' },
+  { path: 'backend.ca', flag: '--backend-ca', env: 'EDGE_BACKEND_CA', kind: 'string', group: 'Middleware', help: 'PEM file of the CA of an HTTPS middleware with a private certificate' },
+  { path: 'backend.sendName', flag: '--smarty-send-name', env: 'EDGE_SMARTY_SEND_NAME', kind: 'bool', default: true, group: 'Middleware', help: 'smarty: send the channel as name= (the token is checked against its content)' },
+  { path: 'backend.sendIp', flag: '--smarty-send-ip', env: 'EDGE_SMARTY_SEND_IP', kind: 'bool', default: true, group: 'Middleware', help: 'smarty: send the client IP as ip=' },
+  { path: 'backends', env: 'EDGE_BACKENDS', kind: 'backends', group: 'Middleware', help: 'several middlewares asked in parallel (YAML list, or JSON in the env): first allow wins; replaces backend.*' },
+
+  // Local rules, checked before any middleware call
+  { path: 'rules.ipAllow', flag: '--ip-allow', env: 'EDGE_IP_ALLOW', kind: 'list', metavar: 'CIDR[,CIDR]', default: [], group: 'Local rules (before the middleware)', help: 'client IPs allowed without asking the middleware' },
+  { path: 'rules.ipDeny', flag: '--ip-deny', env: 'EDGE_IP_DENY', kind: 'list', metavar: 'CIDR[,CIDR]', default: [], group: 'Local rules (before the middleware)', help: 'client IPs always refused' },
+  { path: 'rules.userAgentDeny', flag: '--user-agent-deny', env: 'EDGE_USER_AGENT_DENY', kind: 'list', metavar: 'REGEX[,REGEX]', default: [], group: 'Local rules (before the middleware)', help: 'User-Agent patterns refused (case-insensitive regular expressions)' },
+  { path: 'rules.tokenDeny', flag: '--token-deny', env: 'EDGE_TOKEN_DENY', kind: 'list', metavar: 'TOKEN[,TOKEN]', default: [], group: 'Local rules (before the middleware)', help: 'tokens always refused', secret: true },
+  { path: 'rules.tokenAllow', flag: '--token-allow', env: 'EDGE_TOKEN_ALLOW', kind: 'list', metavar: 'TOKEN[,TOKEN]', default: [], group: 'Local rules (before the middleware)', help: 'static tokens allowed without asking the middleware', secret: true },
+  { path: 'securetoken.secret', flag: '--securetoken-secret', env: 'EDGE_SECURETOKEN_SECRET', kind: 'string', group: 'Local rules (before the middleware)', help: 'verify Astra securetoken tokens locally with this secret (sha1(channel+ip+start+end+secret+salt)-salt-end-start)', secret: true },
+  { path: 'securetoken.bindIp', flag: '--securetoken-bind-ip', env: 'EDGE_SECURETOKEN_BIND_IP', kind: 'bool', default: true, group: 'Local rules (before the middleware)', help: 'the securetoken hash includes the client IP' },
 
   // Decisions
   { path: 'auth.defaultAction', flag: '--default-action', env: 'EDGE_DEFAULT_ACTION', kind: 'enum', values: DEFAULT_ACTIONS, default: 'allow', group: 'Decisions', help: 'when the middleware is unavailable: allow (as Astra), deny, or keep-granted (granted sessions keep playing, new ones are refused)' },

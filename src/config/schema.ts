@@ -1,4 +1,5 @@
 /** The validated, frozen configuration every component receives. */
+import type { RulesConfig } from '../auth/rules.js';
 import type { HostPort } from './units.js';
 import type { BACKEND_TYPES, DEFAULT_ACTIONS, LIMIT_POLICIES, LOG_LEVELS, WEBHOOK_METHODS } from './options.js';
 
@@ -24,7 +25,19 @@ export interface BackendConfig {
   readonly timeoutMs: number;
   readonly maxBodyBytes: number;
   readonly connections: number;
+  readonly concurrency: number;
+  readonly ca: string | undefined;
+  readonly sendName: boolean;
+  readonly sendIp: boolean;
 }
+
+/** One middleware of the list asked (in parallel) for each new session. */
+export interface BackendEntry extends Omit<BackendConfig, 'url'> {
+  /** Bounded label for metrics and logs. */
+  readonly name: string;
+  readonly url: string;
+}
+
 
 export interface AuthConfig {
   readonly defaultAction: DefaultAction;
@@ -58,6 +71,10 @@ export interface EdgeConfig {
   readonly admin: { readonly listen: HostPort; readonly token: string | undefined };
   readonly upstream: UpstreamConfig;
   readonly backend: BackendConfig;
+  /** The middlewares in force: `backends` from the file, else `backend` when it has a URL, else none. */
+  readonly backends: readonly BackendEntry[];
+  readonly rules: RulesConfig;
+  readonly securetoken: { readonly secret: string | undefined; readonly bindIp: boolean };
   readonly auth: AuthConfig;
   readonly session: SessionConfig;
   readonly limits: LimitsConfig;

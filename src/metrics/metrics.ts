@@ -13,6 +13,9 @@ export type DecisionMetricSource = 'cache' | 'backend' | 'coalesced' | 'rule' | 
 export type BackendOutcome = 'allow' | 'deny' | 'timeout' | 'refused' | 'http_5xx' | 'invalid';
 export type UpstreamOutcome = 'ok' | 'refused' | 'reset' | 'timeout' | 'invalid' | 'aborted';
 
+/** Label values a middleware can make us create, at most. */
+const MAX_DENY_REASONS = 50;
+
 const REQUEST_KINDS: readonly RequestKind[] = ['playlist', 'segment', 'stream', 'other'];
 const STATUS_CLASSES: readonly StatusClass[] = ['2xx', '3xx', '4xx', '5xx'];
 const DECISION_RESULTS: readonly DecisionResult[] = ['allow', 'deny'];
@@ -53,6 +56,8 @@ export class EdgeMetrics {
   private readonly bytes: Record<RequestKind, Inc>;
   private readonly backendRequests: Counter<'backend' | 'outcome'>;
   private readonly backendDuration: Histogram<'backend'>;
+  private readonly backendDenials: Counter<'backend' | 'reason'>;
+  private readonly denyReasons = new Set<string>();
   private readonly requestDuration: Record<RequestKind, Observe>;
   private readonly opened: Inc;
   private readonly closed: Record<SessionCloseReason, Inc>;
@@ -77,6 +82,7 @@ export class EdgeMetrics {
     this.authDuration = table(DECISION_SOURCES, (source) => authDuration.labels(source));
 
     this.backendRequests = new Counter({ name: 'edge_auth_backend_requests_total', help: 'Middleware calls by backend and outcome.', labelNames: ['backend', 'outcome'] as const, registers });
+    this.backendDenials = new Counter({ name: 'edge_auth_backend_denials_total', help: 'Middleware denies by backend and reason code.', labelNames: ['backend', 'reason'] as const, registers });
     this.backendDuration = new Histogram({ name: 'edge_auth_backend_duration_seconds', help: 'Middleware call duration by backend.', labelNames: ['backend'] as const, buckets: LATENCY_BUCKETS, registers });
 
     this.failureModeAllowed = new Counter({ name: 'edge_auth_failure_mode_allowed_total', help: 'Sessions let in by the default action because the middleware was unavailable.', registers });
@@ -139,9 +145,19 @@ export class EdgeMetrics {
     this.authDuration[source].observe(seconds);
   }
 
-  backendCall(backend: string, outcome: BackendOutcome, seconds: number): void {
+  /** `denyReason`: the backend's reason code (`backend_403`, Smarty's `expired`…): a small set per backend type. */
+  backendCall(backend: string, outcome: BackendOutcome, seconds: number, denyReason?: string): void {
     this.backendRequests.labels(backend, outcome).inc();
     this.backendDuration.labels(backend).observe(seconds);
+    if (denyReason !== undefined) this.backendDenials.labels(backend, this.boundedReason(denyReason)).inc();
+  }
+
+  /** Reason codes come from the middleware: past MAX_DENY_REASONS distinct ones, the rest count as `other`. */
+  private boundedReason(reason: string): string {
+    if (this.denyReasons.has(reason)) return reason;
+    if (this.denyReasons.size >= MAX_DENY_REASONS || !/^[a-z0-9_]{1,32}$/.test(reason)) return 'other';
+    this.denyReasons.add(reason);
+    return reason;
   }
 
   upstreamOutcome(outcome: UpstreamOutcome): void {

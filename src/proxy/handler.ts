@@ -87,7 +87,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     clientIp: string,
     peerIp: string,
   ): void {
-    metrics.decision(decision.allow, decision.source === 'default' ? 'default' : source, (performance.now() - started) / 1000);
+    // The request that got a decision made reports where it came from; later ones are cache hits.
+    metrics.decision(decision.allow, source === 'cache' || decision.source === 'backend' ? source : decision.source, (performance.now() - started) / 1000);
     if (res.destroyed) return; // the player gave up while the middleware was deciding
     if (!decision.allow || session.endReason !== undefined) {
       refuse(res, kind, session, decision, started);

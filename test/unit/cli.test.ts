@@ -36,12 +36,12 @@ describe('documentation', () => {
   it('--help documents every option with its env variable', () => {
     const help = helpText('0.0.0');
     for (const o of OPTIONS) {
-      expect(help).toContain(o.flag!);
+      expect(help).toContain(o.flag ?? o.path);
       expect(help).toContain(o.env);
     }
   });
   it('the README documents every flag', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const o of OPTIONS) expect(readme, o.flag).toContain(`\`${o.flag}\``);
+    for (const o of OPTIONS) expect(readme, o.flag ?? o.path).toContain(`\`${o.flag ?? o.path}\``);
   });
 });

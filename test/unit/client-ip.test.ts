@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cidrList } from '../../src/config/load.js';
+import { cidrList } from '../../src/config/cidr.js';
 import { clientIpOf, normalizeIp } from '../../src/proxy/client-ip.js';
 
 describe('normalizeIp', () => {

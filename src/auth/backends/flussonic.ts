@@ -1,0 +1,59 @@
+/**
+ * The Flussonic "authorization backend" dialect (PROTOCOLS §5), which many
+ * middlewares speak: `GET <url>?name=&proto=&ip=&token=&request_type=&
+ * request_number=&session_id=&stream_clients=&total_clients=&qs=&user_agent=&
+ * referer=&host=`, after any query the configured URL has of its own.
+ *
+ * Values are percent-encoded once, except `token`, which is passed exactly as
+ * the client sent it (already percent-encoded), and `qs`, the client's raw
+ * query, encoded once so it survives as one value. `200` and `302` allow (the
+ * redirect is not followed, as Flussonic does not), `403` and any other
+ * status below 500 deny, 5xx and transport failures are "unavailable" (thrown
+ * by the client). Answer headers: X-AuthDuration, X-UserId, X-Max-Sessions,
+ * X-Unique, as from Ministra.
+ */
+import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
+import { appendQuery, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
+import { verdictFromHeaders } from './response.js';
+
+/** The query Flussonic sends, in its order; `token` comes raw, everything else encoded here. */
+export function flussonicQuery(request: AuthRequest): string {
+  const e = encodeURIComponent;
+  return [
+    `name=${e(request.channel)}`,
+    `proto=${e(request.kind)}`,
+    `ip=${e(request.clientIp)}`,
+    // No token: sent empty, so a backend that allows by IP or referer still gets its fixed parameter set.
+    `token=${request.token ?? ''}`,
+    `request_type=${request.requestType === 'new' ? 'new_session' : 'update_session'}`,
+    `request_number=${request.requestNumber}`,
+    `session_id=${e(request.sessionId)}`,
+    `stream_clients=${request.streamClients}`,
+    `total_clients=${request.totalClients}`,
+    `qs=${e(request.query)}`,
+    `user_agent=${e(request.userAgent)}`,
+    `referer=${e(request.referer)}`,
+    `host=${e(request.host)}`,
+  ].join('&');
+}
+
+export class FlussonicBackend implements AuthBackend {
+  readonly name: string;
+  private readonly client: MiddlewareClient;
+
+  constructor(options: MiddlewareClientOptions & { name?: string }) {
+    this.name = options.name ?? 'flussonic';
+    this.client = new MiddlewareClient(options);
+  }
+
+  async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    const answer = await this.client.get(appendQuery(this.client.basePath, flussonicQuery(request)), ['user-agent', 'astra-auth-edge'], signal);
+    const { status } = answer;
+    // Flussonic grants on exactly 200 and 302 and denies on every other answer (auth_http_backend.erl).
+    return verdictFromHeaders(status === 200 || status === 302, `backend_${status}`, answer.header);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Ministra / Stalker portal, "Temporary URL → Flussonic support" (PROTOCOLS §2):
+ * `GET <address>/server/api/chk_flussonic_tmp_link.php?token=<token>`, the
+ * token exactly as the client sent it. The portal reads nothing else, so no
+ * X-Real-* headers. `200` allows with X-AuthDuration (36000 s), X-UserId,
+ * X-Max-Sessions and X-Unique; a missing or unknown token gets `403`.
+ *
+ * The portal forgets a token 5 s after issuing it (`tv_tmp_link_ttl`) and a
+ * re-check then gets `403`: the grant must be kept from our own cache for
+ * X-AuthDuration, which the authorizer does with the verdict's ttlMs.
+ */
+import { EdgeError } from '../../errors.js';
+import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
+import { joinPath, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
+import { verdictFromHeaders } from './response.js';
+
+/** The portal script, relative to the configured address (`http://host/stalker_portal`). */
+export const STALKER_CHECK_PATH = 'server/api/chk_flussonic_tmp_link.php';
+
+export class StalkerBackend implements AuthBackend {
+  readonly name: string;
+  private readonly client: MiddlewareClient;
+  private readonly checkPath: string;
+
+  constructor(options: MiddlewareClientOptions & { name?: string }) {
+    this.name = options.name ?? 'stalker';
+    this.client = new MiddlewareClient(options);
+    this.checkPath = joinPath(this.client.basePath, STALKER_CHECK_PATH);
+  }
+
+  async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    // The portal answers 403 to a missing token: save the round trip.
+    if (request.token === undefined || request.token === '') return { allow: false, reason: 'no_token' };
+    // request.token is the raw (still percent-encoded) query value: passed byte for byte.
+    const answer = await this.client.get(`${this.checkPath}?token=${request.token}`, ['user-agent', 'astra-auth-edge'], signal);
+    const { status } = answer;
+    if (status === 200) return verdictFromHeaders(true, 'backend_200', answer.header);
+    if (status >= 400) return verdictFromHeaders(false, `backend_${status}`, answer.header);
+    // The script only ever says 200 or 403; anything else (a redirect to a login page, 204…) is not an answer.
+    throw new EdgeError('EDGE_ERR_BACKEND_INVALID', `portal answered ${status}: expected 200 or 4xx`);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * What every configured middleware gets around it: a cap on calls in flight
+ * (a flood of new sessions queues instead of knocking the middleware over,
+ * Nimble's "Concurrency"), its own timeout covering the wait in the queue and
+ * the call, and its metrics. A queued call whose time runs out is
+ * "unavailable" like any timeout.
+ */
+import { EdgeError } from '../errors.js';
+import type { BackendOutcome, EdgeMetrics } from '../metrics/metrics.js';
+import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
+
+/** Past this many waiting calls a new one is unavailable at once: the queue is bounded too. */
+export const MAX_QUEUED_CALLS = 10_000;
+
+const OUTCOME: Readonly<Record<string, BackendOutcome>> = {
+  EDGE_ERR_BACKEND_TIMEOUT: 'timeout',
+  EDGE_ERR_BACKEND_REFUSED: 'refused',
+  EDGE_ERR_BACKEND_RESET: 'refused',
+  EDGE_ERR_BACKEND_HTTP_5XX: 'http_5xx',
+  EDGE_ERR_BACKEND_INVALID: 'invalid',
+};
+
+export interface GuardOptions {
+  readonly timeoutMs: number;
+  readonly concurrency: number;
+}
+
+export class GuardedBackend implements AuthBackend {
+  readonly name: string;
+  private inFlight = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(
+    private readonly inner: AuthBackend,
+    private readonly options: GuardOptions,
+    private readonly metrics: EdgeMetrics,
+  ) {
+    this.name = inner.name;
+  }
+
+  /** Calls waiting for a slot (for tests and the status page). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get active(): number {
+    return this.inFlight;
+  }
+
+  async check(request: AuthRequest, parent: AbortSignal): Promise<BackendVerdict> {
+    const started = performance.now();
+    const signal = AbortSignal.any([parent, AbortSignal.timeout(this.options.timeoutMs)]);
+    try {
+      await this.acquire(signal);
+      try {
+        const verdict = await this.inner.check(request, signal);
+        this.metrics.backendCall(this.name, verdict.allow ? 'allow' : 'deny', (performance.now() - started) / 1000, verdict.allow ? undefined : verdict.reason);
+        return verdict;
+      } finally {
+        this.release();
+      }
+    } catch (err) {
+      const e = signal.aborted && !(err instanceof EdgeError && err.code !== 'EDGE_ERR_BACKEND_TIMEOUT') ? new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: no answer within ${this.options.timeoutMs} ms`, { cause: err }) : err;
+      const code = e instanceof EdgeError ? e.code : 'EDGE_ERR_BACKEND_RESET';
+      // A call cancelled because another backend already allowed is not a failure of this one.
+      if (!(parent.aborted && parent.reason instanceof CancelledByPeer)) this.metrics.backendCall(this.name, OUTCOME[code] ?? 'invalid', (performance.now() - started) / 1000);
+      throw e instanceof EdgeError ? e : new EdgeError('EDGE_ERR_BACKEND_RESET', (e as Error).message, { cause: e });
+    }
+  }
+
+  private acquire(signal: AbortSignal): Promise<void> {
+    if (this.inFlight < this.options.concurrency) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    if (this.queue.length >= MAX_QUEUED_CALLS) return Promise.reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: ${MAX_QUEUED_CALLS} calls already waiting`));
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.queue.indexOf(grant);
+        if (i !== -1) this.queue.splice(i, 1);
+        reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: waited ${this.options.timeoutMs} ms for a free slot (backend.concurrency ${this.options.concurrency})`));
+      };
+      const grant = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        this.inFlight++;
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(grant);
+    });
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.queue.shift()?.();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Abort reason for the calls a parallel check no longer needs. */
+export class CancelledByPeer extends Error {
+  constructor() {
+    super('another backend already allowed');
+    this.name = 'CancelledByPeer';
+  }
+}

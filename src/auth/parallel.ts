@@ -1,0 +1,52 @@
+/**
+ * Several middlewares asked at once (Cesbo's auth-proxy does the same): the
+ * first allow wins and the other calls are cancelled; when all have answered
+ * and none allowed, the first deny decides; when none could answer, the
+ * middleware is unavailable and the default action applies (the Authorizer's
+ * business). Each backend keeps its own timeout (GuardedBackend).
+ */
+import { EdgeError } from '../errors.js';
+import { CancelledByPeer } from './guarded.js';
+import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
+
+export class ParallelBackend implements AuthBackend {
+  readonly name = 'parallel';
+
+  constructor(readonly backends: readonly AuthBackend[]) {}
+
+  check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    const cancel = new AbortController();
+    const shared = AbortSignal.any([signal, cancel.signal]);
+    return new Promise((resolve, reject) => {
+      let pending = this.backends.length;
+      let firstDeny: BackendVerdict | undefined;
+      let firstFailure: unknown;
+      const settle = (): void => {
+        if (--pending > 0) return;
+        if (firstDeny !== undefined) resolve(firstDeny);
+        else reject(firstFailure instanceof EdgeError ? firstFailure : new EdgeError('EDGE_ERR_BACKEND_RESET', 'no middleware could answer', { cause: firstFailure }));
+      };
+      for (const backend of this.backends) {
+        backend.check(request, shared).then(
+          (verdict) => {
+            if (verdict.allow) {
+              cancel.abort(new CancelledByPeer());
+              resolve(verdict);
+            } else {
+              firstDeny ??= verdict;
+            }
+            settle();
+          },
+          (err: unknown) => {
+            firstFailure ??= err;
+            settle();
+          },
+        );
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.backends.map((b) => b.close()));
+  }
+}
