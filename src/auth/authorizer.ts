@@ -18,6 +18,7 @@ import type { AuthConfig, DefaultAction } from '../config/schema.js';
 import type { EdgeMetrics } from '../metrics/metrics.js';
 import type { LocalRules } from './rules.js';
 import { verifySecureToken } from './securetoken.js';
+import { CallCancelled } from './guarded.js';
 import type { Session } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { AuthBackend, AuthRequest, Decision } from './types.js';
@@ -155,6 +156,8 @@ export class Authorizer {
       const verdict = await this.backend.check(request, controller.signal);
       return { ...verdict, source: 'backend', decidedAt: this.now() };
     } catch (err) {
+      // Shutting down: not an outage, nothing to log or count.
+      if (this.closed) return this.fallback(session, REASON_UNAVAILABLE, false);
       const code = err instanceof EdgeError ? err.code : 'EDGE_ERR_BACKEND_RESET';
       this.unavailableLog.maybe((suppressed) =>
         this.log.warn(
@@ -170,12 +173,12 @@ export class Authorizer {
   }
 
   /** The default action, for a middleware that is down or not configured. */
-  private fallback(session: Session, reason: string): Decision {
+  private fallback(session: Session, reason: string, count = true): Decision {
     const decidedAt = this.now();
     const ttlMs = this.auth.unavailableTtlMs;
     const action = this.auth.defaultAction;
     if (action === 'allow' || (action === 'keep-granted' && session.granted)) {
-      if (reason === REASON_UNAVAILABLE) this.metrics.failureModeAllowed.inc();
+      if (reason === REASON_UNAVAILABLE && count) this.metrics.failureModeAllowed.inc();
       // A granted session keeps what the middleware told us about it (name, user).
       const previous = session.decision?.allow === true ? session.decision : undefined;
       return { ...previous, allow: true, reason, source: 'default', decidedAt, ttlMs };
@@ -197,7 +200,7 @@ export class Authorizer {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const controller of this.inflight) controller.abort(new EdgeError('EDGE_ERR_BACKEND_RESET', 'edge shutting down'));
+    for (const controller of this.inflight) controller.abort(new CallCancelled('edge shutting down'));
     await this.backend?.close();
   }
 }

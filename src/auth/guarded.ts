@@ -36,6 +36,7 @@ export class GuardedBackend implements AuthBackend {
     private readonly metrics: EdgeMetrics,
   ) {
     this.name = inner.name;
+    metrics.backendConfigured(this.name);
   }
 
   /** Calls waiting for a slot (for tests and the status page). */
@@ -62,8 +63,8 @@ export class GuardedBackend implements AuthBackend {
     } catch (err) {
       const e = signal.aborted && !(err instanceof EdgeError && err.code !== 'EDGE_ERR_BACKEND_TIMEOUT') ? new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: no answer within ${this.options.timeoutMs} ms`, { cause: err }) : err;
       const code = e instanceof EdgeError ? e.code : 'EDGE_ERR_BACKEND_RESET';
-      // A call cancelled because another backend already allowed is not a failure of this one.
-      if (!(parent.aborted && parent.reason instanceof CancelledByPeer)) this.metrics.backendCall(this.name, OUTCOME[code] ?? 'invalid', (performance.now() - started) / 1000);
+      // A call we cancelled (another backend already allowed, the edge is shutting down) is not a failure of this one.
+      if (!(parent.aborted && parent.reason instanceof CallCancelled)) this.metrics.backendCall(this.name, OUTCOME[code] ?? 'invalid', (performance.now() - started) / 1000);
       throw e instanceof EdgeError ? e : new EdgeError('EDGE_ERR_BACKEND_RESET', (e as Error).message, { cause: e });
     }
   }
@@ -100,10 +101,10 @@ export class GuardedBackend implements AuthBackend {
   }
 }
 
-/** Abort reason for the calls a parallel check no longer needs. */
-export class CancelledByPeer extends Error {
-  constructor() {
-    super('another backend already allowed');
-    this.name = 'CancelledByPeer';
+/** Abort reason for calls the edge no longer needs: another backend already allowed, or shutdown. */
+export class CallCancelled extends Error {
+  constructor(why: string) {
+    super(why);
+    this.name = 'CallCancelled';
   }
 }

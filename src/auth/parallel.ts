@@ -6,7 +6,7 @@
  * business). Each backend keeps its own timeout (GuardedBackend).
  */
 import { EdgeError } from '../errors.js';
-import { CancelledByPeer } from './guarded.js';
+import { CallCancelled } from './guarded.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
 
 export class ParallelBackend implements AuthBackend {
@@ -30,7 +30,7 @@ export class ParallelBackend implements AuthBackend {
         backend.check(request, shared).then(
           (verdict) => {
             if (verdict.allow) {
-              cancel.abort(new CancelledByPeer());
+              cancel.abort(new CallCancelled('another backend already allowed'));
               resolve(verdict);
             } else {
               firstDeny ??= verdict;

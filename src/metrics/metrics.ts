@@ -1,8 +1,9 @@
 /**
  * Every metric of the edge, on a registry of its own (no prom-client global:
  * two edges can live in one process). Labels come from small fixed sets only;
- * never a session ID, token, IP, user or path. Children for each label
- * combination are resolved once here so the hot path does no label hashing.
+ * never a session ID, token, IP, user or path. Every combination of those
+ * sets is created at zero up front, so `rate()` sees the first increment and
+ * dashboards show 0 rather than "no data".
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -20,6 +21,7 @@ const REQUEST_KINDS: readonly RequestKind[] = ['playlist', 'segment', 'stream', 
 const STATUS_CLASSES: readonly StatusClass[] = ['2xx', '3xx', '4xx', '5xx'];
 const DECISION_RESULTS: readonly DecisionResult[] = ['allow', 'deny'];
 const DECISION_SOURCES: readonly DecisionMetricSource[] = ['cache', 'backend', 'coalesced', 'rule', 'default'];
+const BACKEND_OUTCOMES: readonly BackendOutcome[] = ['allow', 'deny', 'timeout', 'refused', 'http_5xx', 'invalid'];
 const UPSTREAM_OUTCOMES: readonly UpstreamOutcome[] = ['ok', 'refused', 'reset', 'timeout', 'invalid', 'aborted'];
 
 /** Seconds; the auth step of a cache hit costs microseconds, a middleware call milliseconds. */
@@ -70,16 +72,22 @@ export class EdgeMetrics {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     const requests = new Counter({ name: 'edge_requests_total', help: 'Client requests answered, by kind and status class.', labelNames: ['kind', 'code'] as const, registers });
-    this.requests = table(REQUEST_KINDS, (kind) => table(STATUS_CLASSES, (code) => requests.labels(kind, code)));
+    this.requests = table(REQUEST_KINDS, (kind) => table(STATUS_CLASSES, (code) => zeroed(requests.labels(kind, code))));
 
     const requestDuration = new Histogram({ name: 'edge_request_duration_seconds', help: 'Time to the first response byte to the client (response headers), by kind.', labelNames: ['kind'] as const, buckets: LATENCY_BUCKETS, registers });
-    this.requestDuration = table(REQUEST_KINDS, (kind) => requestDuration.labels(kind));
+    this.requestDuration = table(REQUEST_KINDS, (kind) => {
+      requestDuration.zero({ kind });
+      return requestDuration.labels(kind);
+    });
 
     const decisions = new Counter({ name: 'edge_auth_decisions_total', help: 'Authorization decisions applied to requests, by result and where they came from.', labelNames: ['result', 'source'] as const, registers });
-    this.decisions = table(DECISION_RESULTS, (result) => table(DECISION_SOURCES, (source) => decisions.labels(result, source)));
+    this.decisions = table(DECISION_RESULTS, (result) => table(DECISION_SOURCES, (source) => zeroed(decisions.labels(result, source))));
 
     const authDuration = new Histogram({ name: 'edge_auth_duration_seconds', help: 'Time of the whole authorize step per request, by decision source.', labelNames: ['source'] as const, buckets: AUTH_BUCKETS, registers });
-    this.authDuration = table(DECISION_SOURCES, (source) => authDuration.labels(source));
+    this.authDuration = table(DECISION_SOURCES, (source) => {
+      authDuration.zero({ source });
+      return authDuration.labels(source);
+    });
 
     this.backendRequests = new Counter({ name: 'edge_auth_backend_requests_total', help: 'Middleware calls by backend and outcome.', labelNames: ['backend', 'outcome'] as const, registers });
     this.backendDenials = new Counter({ name: 'edge_auth_backend_denials_total', help: 'Middleware denies by backend and reason code.', labelNames: ['backend', 'reason'] as const, registers });
@@ -88,11 +96,11 @@ export class EdgeMetrics {
     this.failureModeAllowed = new Counter({ name: 'edge_auth_failure_mode_allowed_total', help: 'Sessions let in by the default action because the middleware was unavailable.', registers });
 
     const upstream = new Counter({ name: 'edge_upstream_requests_total', help: 'Requests forwarded upstream, by outcome.', labelNames: ['outcome'] as const, registers });
-    this.upstream = table(UPSTREAM_OUTCOMES, (outcome) => upstream.labels(outcome));
+    this.upstream = table(UPSTREAM_OUTCOMES, (outcome) => zeroed(upstream.labels(outcome)));
     this.upstreamDuration = new Histogram({ name: 'edge_upstream_duration_seconds', help: 'Time to upstream response headers.', buckets: LATENCY_BUCKETS, registers });
 
     const bytes = new Counter({ name: 'edge_bytes_sent_total', help: 'Body bytes sent to clients, by kind.', labelNames: ['kind'] as const, registers });
-    this.bytes = table(REQUEST_KINDS, (kind) => bytes.labels(kind));
+    this.bytes = table(REQUEST_KINDS, (kind) => zeroed(bytes.labels(kind)));
 
     new Gauge({
       name: 'edge_sessions_active',
@@ -107,7 +115,7 @@ export class EdgeMetrics {
     });
     this.opened = new Counter({ name: 'edge_sessions_opened_total', help: 'Sessions opened (or resumed after idling).', registers });
     const closed = new Counter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
-    this.closed = table(CLOSE_REASONS, (reason) => closed.labels(reason));
+    this.closed = table(CLOSE_REASONS, (reason) => zeroed(closed.labels(reason)));
 
     new Gauge({ name: 'edge_decision_store_entries', help: 'Sessions in the decision store.', registers, collect() { this.set(store.size); } });
     new Counter({
@@ -145,6 +153,12 @@ export class EdgeMetrics {
     this.authDuration[source].observe(seconds);
   }
 
+  /** A configured middleware: its series exist at zero from the start. */
+  backendConfigured(backend: string): void {
+    for (const outcome of BACKEND_OUTCOMES) this.backendRequests.labels(backend, outcome).inc(0);
+    this.backendDuration.zero({ backend });
+  }
+
   /** `denyReason`: the backend's reason code (`backend_403`, Smarty's `expired`…): a small set per backend type. */
   backendCall(backend: string, outcome: BackendOutcome, seconds: number, denyReason?: string): void {
     this.backendRequests.labels(backend, outcome).inc();
@@ -167,6 +181,11 @@ export class EdgeMetrics {
   bytesSent(kind: RequestKind, n: number): void {
     if (n > 0) this.bytes[kind].inc(n);
   }
+}
+
+function zeroed(child: Inc): Inc {
+  child.inc(0);
+  return child;
 }
 
 function table<K extends string, V>(keys: readonly K[], make: (key: K) => V): Record<K, V> {
