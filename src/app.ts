@@ -7,16 +7,16 @@
  * module-level state: two apps can share a process.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createAdminHandler } from './admin/server.js';
 import { Authorizer } from './auth/authorizer.js';
 import { createBackends, overallTimeoutMs } from './auth/backends/index.js';
 import { LocalRules } from './auth/rules.js';
-import type { LocalPolicy } from './auth/authorizer.js';
+import { defaultActionMeans, type LocalPolicy } from './auth/authorizer.js';
 import { MemorySessionStore } from './cache/session-store.js';
 import { cidrList } from './config/cidr.js';
-import { describeConfig } from './config/load.js';
+import { describeConfig, redactUrl } from './config/load.js';
 import type { EdgeConfig } from './config/schema.js';
 export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
 import { createLogger } from './log.js';
@@ -30,6 +30,8 @@ import { SessionRegistry } from './session/registry.js';
 const REQUEST_HEADERS_TIMEOUT_MS = 10_000;
 /** While draining, idle keep-alive connections are closed this often (they would otherwise wait out keepAliveTimeout). */
 const DRAIN_POLL_MS = 100;
+/** The startup reachability hint for each middleware gives up after this long. */
+const STARTUP_PROBE_TIMEOUT_MS = 1000;
 /** The readiness probe's upstream check: any HTTP answer within this time counts. */
 const UPSTREAM_PROBE_TIMEOUT_MS = 1000;
 
@@ -154,6 +156,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       const url = addressUrl(publicServer.address() as AddressInfo);
       const adminUrl = addressUrl(adminServer.address() as AddressInfo);
       log.info({ url, adminUrl, config: describeConfig(config) }, 'astra-auth-edge listening');
+      for (const b of config.backends) void warnIfUnreachable(b.url, b.name, config, log);
       if (config.backends.length === 0) {
         log.warn({ defaultAction: config.auth.defaultAction }, `no middleware configured (--backend): every new session gets the default action "${config.auth.defaultAction}"`);
       }
@@ -184,6 +187,29 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       return needsRestart;
     },
   };
+}
+
+/**
+ * A startup hint, not a health check: one TCP connect to each middleware so a
+ * typo in --backend shows up in the first screen of logs, not at the first viewer.
+ */
+async function warnIfUnreachable(url: string, name: string, config: EdgeConfig, log: Logger): Promise<void> {
+  const u = new URL(url);
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  const error = await new Promise<string | undefined>((resolve) => {
+    const socket = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port, timeout: STARTUP_PROBE_TIMEOUT_MS });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve('ETIMEDOUT');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+  if (error === undefined) return;
+  log.warn({ backend: name, url: redactUrl(url), error }, `middleware URL unreachable (${error}): check --backend; ${defaultActionMeans(config.auth.defaultAction)}`);
 }
 
 function flatten(value: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {

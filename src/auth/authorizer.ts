@@ -162,7 +162,7 @@ export class Authorizer {
       this.unavailableLog.maybe((suppressed) =>
         this.log.warn(
           { err: { code, message: (err as Error).message }, suppressed, defaultAction: this.auth.defaultAction, channel: session.channel },
-          `middleware unavailable (${code}): applying default action "${this.auth.defaultAction}"`,
+          `middleware unavailable (${code}): check --backend and the middleware; meanwhile ${defaultActionMeans(this.auth.defaultAction)}`,
         ),
       );
       return this.fallback(session, REASON_UNAVAILABLE);
@@ -202,5 +202,17 @@ export class Authorizer {
     this.closed = true;
     for (const controller of this.inflight) controller.abort(new CallCancelled('edge shutting down'));
     await this.backend?.close();
+  }
+}
+
+/** What the default action does, in the words an operator reads in a log line. */
+export function defaultActionMeans(action: DefaultAction): string {
+  switch (action) {
+    case 'allow':
+      return 'the edge allows viewers by default (--default-action allow)';
+    case 'deny':
+      return 'the edge refuses new viewers and ends sessions at their re-check (--default-action deny)';
+    case 'keep-granted':
+      return 'granted sessions keep playing and new viewers are refused (--default-action keep-granted)';
   }
 }

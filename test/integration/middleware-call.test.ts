@@ -145,6 +145,18 @@ describe('middleware unavailable', () => {
     expect(edge.logs.some((l) => String(l['msg']).startsWith('middleware unavailable'))).toBe(true);
   });
 
+  it('says what to do next: at startup when the middleware URL is unreachable, and per outage episode', async () => {
+    const { edge } = await setup();
+    const { edge: dead } = await setup({ backend: { url: 'http://127.0.0.1:1/auth' } });
+    const hint = await waitFor(() => dead.logs.find((l) => String(l['msg']).startsWith('middleware URL unreachable')), { timeoutMs: 3000 });
+    expect(String(hint['msg'])).toBe('middleware URL unreachable (ECONNREFUSED): check --backend; the edge allows viewers by default (--default-action allow)');
+    // The edge whose middleware is up says nothing of the kind.
+    expect(edge.logs.some((l) => String(l['msg']).startsWith('middleware URL unreachable'))).toBe(false);
+    await httpRequest(`${dead.url}/play/ch1/index.m3u8?token=t`);
+    const episode = dead.logs.find((l) => String(l['msg']).startsWith('middleware unavailable'));
+    expect(String(episode?.['msg'])).toContain('check --backend and the middleware; meanwhile the edge allows viewers by default');
+  });
+
   it('timeouts are bounded by backend.timeout', async () => {
     const { edge, mw } = await setup({ backend: { timeout: '200ms' } });
     mw.setBehavior('hang');
