@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import httpProxy from 'http-proxy';
 import { Pool } from 'undici';
+import { HOP_BY_HOP as EDGE_HOP_BY_HOP } from '../src/proxy/headers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -345,18 +346,8 @@ async function originMain(): Promise<void> {
 // Proxies (child role)
 // ---------------------------------------------------------------------------------------------
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);
+// The edge's own hop-by-hop list (RFC 9110 §7.6.1), plus Host, which every proxy here sets itself.
+const HOP_BY_HOP: ReadonlySet<string> = new Set([...EDGE_HOP_BY_HOP, 'host']);
 
 function forwardRequestHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};

@@ -3,7 +3,7 @@
  * not forwarded either way, and the forwarding headers say who the client is.
  */
 
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
