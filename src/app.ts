@@ -9,6 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { StatusSampler } from './admin/sampler.js';
 import { createAdminHandler } from './admin/server.js';
 import { Authorizer } from './auth/authorizer.js';
 import { createBackends, overallTimeoutMs } from './auth/backends/index.js';
@@ -96,7 +97,11 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
     createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined }),
   );
-  const adminServer = createServer(createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady }));
+  // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
+  const statusSampler = new StatusSampler({ registry: metrics.registry });
+  statusSampler.start();
+  const adminServer = createServer(createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady, sampler: statusSampler }));
+  adminServer.once('close', () => statusSampler.close());
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);

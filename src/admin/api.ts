@@ -1,12 +1,13 @@
 /**
- * The admin API (sessions table, kick, stats). Pure request → response
- * mapping over the registry; the HTTP plumbing and the token check live in
- * admin/server.ts.
+ * The admin API (sessions table, kick, stats, the status page's overview and
+ * time series). Pure request → response mapping over the registry and the
+ * sampler; the HTTP plumbing and the token check live in admin/server.ts.
  */
 import type { SessionRegistry } from '../session/registry.js';
 import { isWellFormedSessionId } from '../session/session.js';
 import { viewOf } from '../session/table.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { StatusSampler } from './sampler.js';
 
 export interface ApiResponse {
   readonly status: number;
@@ -19,7 +20,13 @@ function error(code: ErrorCode, detail?: string): ApiResponse {
   return { status: ERROR_CODES[code].status, body: { error: code, message: detail ?? ERROR_CODES[code].text } };
 }
 
-export function handleApi(method: string, path: string, query: URLSearchParams, sessions: SessionRegistry): ApiResponse {
+export interface ApiDeps {
+  readonly sessions: SessionRegistry;
+  readonly sampler: StatusSampler;
+}
+
+export function handleApi(method: string, path: string, query: URLSearchParams, deps: ApiDeps): ApiResponse {
+  const { sessions, sampler } = deps;
   if (path === '/api/sessions') {
     if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
     const filter = { channel: query.get('channel') ?? undefined, name: query.get('name') ?? undefined };
@@ -32,6 +39,14 @@ export function handleApi(method: string, path: string, query: URLSearchParams, 
       status: 200,
       body: { sessions: sessions.table.size, byKind: sessions.table.countByKind(), byChannel: sessions.table.countByChannel(), decisionStore: { entries: sessions.store.size, evictions: sessions.store.evictions } },
     };
+  }
+  if (path === '/api/overview') {
+    if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
+    return { status: 200, body: sampler.overview(sessions.table.countByKind()) };
+  }
+  if (path === '/api/timeseries') {
+    if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
+    return { status: 200, body: sampler.timeseries() };
   }
   const m = SESSION_PATH.exec(path);
   if (m !== null) {

@@ -88,10 +88,10 @@ describe('the session table', () => {
 
   it('closes an idle HLS session after the idle timeout, once, and tells the webhook (GET)', async () => {
     const wh = await startWebhook();
-    const stack = await start({ session: { idleTimeout: '300ms', closeWebhook: wh.url, closeWebhookMethod: 'GET' } });
+    const stack = await start({ session: { idleTimeout: '1s', closeWebhook: wh.url, closeWebhookMethod: 'GET' } });
     await httpRequest(`${stack.edge.url}/play/ch1/v1/index.m3u8?token=t1`);
     expect(await listSessions(stack)).toHaveLength(1);
-    await waitFor(async () => (await listSessions(stack)).length === 0, { timeoutMs: 3000 });
+    await waitFor(async () => (await listSessions(stack)).length === 0, { timeoutMs: 4000 });
     await waitFor(() => wh.received.length === 1, { timeoutMs: 3000 });
     await sleep(400);
     expect(wh.received).toHaveLength(1);

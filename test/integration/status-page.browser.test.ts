@@ -1,0 +1,117 @@
+// The status page in a real browser (Debian's Chromium driven by playwright-core): sign in with
+// ?token=, see a test player's session in the table, filter, kick it with its button, and check
+// the player is refused from then on. No console errors; a screenshot for a human to look at.
+//
+// CI installs /usr/bin/chromium (.ci/run); without it this file fails with a clear message.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest, openStream, type OpenStream } from '../helpers/client.js';
+import { useStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const SCREENSHOT = fileURLToPath(new URL('../artifacts/status-page.png', import.meta.url));
+const TOKEN = 'browser-admin-token-0123456789';
+/** Playwright's waits: well inside the test's budget, so a miss reads as "row never appeared", not a timeout. */
+const UI_TIMEOUT_MS = 6000;
+
+const start = useStack({ origin: { segmentBytes: 48 * 1024 } });
+const streams: OpenStream[] = [];
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: the status page browser test drives Debian's Chromium. Install it with \`apt-get install -y chromium\` (.ci/run does).`);
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+afterEach(() => {
+  for (const s of streams.splice(0)) s.destroy();
+});
+
+const markerOf = (playlist: Buffer): string => /edge_session=([A-Za-z0-9_-]{22})/.exec(playlist.toString())![1]!;
+
+describe('status page in Chromium', () => {
+  it('shows a playing session, kicks it with one click; the player gets 403 next; no console errors', async () => {
+    const { edge, mw } = await start({ admin: { token: TOKEN } });
+    mw.setBehavior({ kind: 'allow', headers: { 'X-Session-Name': 'alice' } });
+
+    // Players: alice on HLS (playlist + a segment), a set-top box on an MPEG-TS stream that stays open.
+    const pl = await httpRequest(`${edge.url}/play/ch7/v1/index.m3u8?token=alice-token`, { headers: { 'user-agent': 'VLC/3.0.20' } });
+    expect(pl.status).toBe(200);
+    const sid = markerOf(pl.body);
+    expect((await httpRequest(`${edge.url}/play/ch7/v1/seg-1.ts?edge_session=${sid}`, { headers: { 'user-agent': 'VLC/3.0.20' } })).status).toBe(200);
+    mw.setBehavior({ kind: 'allow', headers: { 'X-Session-Name': 'stb-0042' } });
+    const ts = await openStream(`${edge.url}/play/news?token=stb-token`, { headers: { 'user-agent': 'Enigma2' } });
+    streams.push(ts);
+    await ts.readAtLeast(64 * 1024);
+
+    const context = await browser!.newContext({ viewport: { width: 1200, height: 860 } });
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(UI_TIMEOUT_MS);
+      const problems: string[] = [];
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+
+      // Sign in: the token goes into an HttpOnly cookie and out of the URL.
+      await page.goto(`${edge.adminUrl}/?token=${encodeURIComponent(TOKEN)}`);
+      expect(page.url()).toBe(`${edge.adminUrl}/`);
+      const [cookie, ...others] = await context.cookies();
+      expect(others).toEqual([]);
+      expect(cookie).toMatchObject({ name: 'edge_admin', httpOnly: true, sameSite: 'Strict', path: '/' });
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe('');
+      expect(await page.content()).not.toContain(TOKEN);
+
+      const alice = page.locator(`tbody tr[data-id="${sid}"]`);
+      await alice.waitFor({ state: 'visible' });
+      const cells = await alice.locator('th, td').allInnerTexts();
+      expect(cells.slice(0, 4)).toEqual(['ch7', 'alice', '127.0.0.1', 'HLS']);
+      expect(cells[6]).toBe('backend');
+      const stb = page.locator('tbody tr', { hasText: 'stb-0042' });
+      await stb.waitFor({ state: 'visible' });
+      expect(await stb.locator('td').nth(2).innerText()).toBe('MPEG-TS');
+
+      // The filter matches channel or name.
+      await page.getByLabel('Filter').fill('news');
+      await alice.waitFor({ state: 'hidden' });
+      expect(await stb.isVisible()).toBe(true);
+      await page.getByLabel('Filter').fill('ALI');
+      await alice.waitFor({ state: 'visible' });
+      await stb.waitFor({ state: 'hidden' });
+      await page.getByLabel('Filter').fill('');
+      await stb.waitFor({ state: 'visible' });
+
+      // One click on alice's Kick button (found by its accessible name) ends her session.
+      await page.getByRole('button', { name: 'Kick alice on ch7' }).click();
+      await alice.waitFor({ state: 'detached' });
+      const next = await httpRequest(`${edge.url}/play/ch7/v1/seg-2.ts?edge_session=${sid}`);
+      expect(next.status).toBe(403);
+      expect(JSON.parse(next.body.toString())).toEqual({ error: 'EDGE_ERR_SESSION_ENDED', reason: 'kicked' });
+      expect(await stb.isVisible()).toBe(true);
+      expect(ts.ended()).toBe(false);
+
+      // The tiles fill in once the edge has taken its first sample (5 s after it started).
+      await page.locator('#t-rps').filter({ hasText: /\d/ }).waitFor({ timeout: 8000 });
+      await waitFor(async () => (await page.locator('#status').innerText()).startsWith('Updated'), { timeoutMs: UI_TIMEOUT_MS });
+      expect(await page.locator('#t-sessions').innerText()).toBe('1');
+
+      await mkdir(fileURLToPath(new URL('.', `file://${SCREENSHOT}`)), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
