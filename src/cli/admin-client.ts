@@ -3,6 +3,7 @@
  * from a terminal. Human tables by default, JSON with --json.
  */
 import { EdgeError } from '../errors.js';
+import { isWellFormedSessionId } from '../session/session.js';
 import type { SessionView } from '../session/table.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9901';
@@ -35,7 +36,10 @@ export function parseAdminArgs(command: 'sessions' | 'kick', argv: readonly stri
       if (v === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `option ${flag} needs a value`);
       return v;
     };
-    if (flag === '--admin') adminUrl = value();
+    // A session ID may begin with "-" (base64url): take it as the ID before trying it as a flag.
+    if (command === 'kick' && id === undefined && isWellFormedSessionId(arg)) id = arg;
+    else if (arg === '--' && command === 'kick' && id === undefined && argv[i + 1] !== undefined) id = argv[++i];
+    else if (flag === '--admin') adminUrl = value();
     else if (flag === '--token') token = value();
     else if (flag === '--json') json = true;
     else if (flag === '--channel' && command === 'sessions') channel = value();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseAdminArgs } from '../../src/cli/admin-client.js';
 import { helpText, parseArgs } from '../../src/cli/args.js';
 import { OPTIONS } from '../../src/config/options.js';
 import { EdgeError } from '../../src/errors.js';
@@ -29,6 +30,20 @@ describe('parseArgs', () => {
     expect(err(['--listen'])).toMatch(/--listen needs a value/);
     expect(err(['--listen', '--upstream', 'x'])).toMatch(/--listen needs a value/);
     expect(err(['serve'])).toMatch(/unexpected argument "serve"/);
+  });
+});
+
+describe('parseAdminArgs', () => {
+  it('takes a session ID that begins with "-" as the ID (regression: base64url IDs can)', () => {
+    const id = '-abcdefghijklmnopqrstu';
+    expect(parseAdminArgs('kick', [id, '--token', 't'], {})).toMatchObject({ command: 'kick', id, token: 't' });
+    expect(parseAdminArgs('kick', ['--admin', 'http://127.0.0.1:1', id], {})).toMatchObject({ id, adminUrl: 'http://127.0.0.1:1' });
+    expect(parseAdminArgs('kick', ['--', '-x'], {})).toMatchObject({ id: '-x' });
+  });
+  it('names what is wrong', () => {
+    expect(() => parseAdminArgs('kick', [], {})).toThrow(/kick needs a session ID/);
+    expect(() => parseAdminArgs('sessions', ['--admin', 'not a url'], {})).toThrow(/invalid --admin/);
+    expect(() => parseAdminArgs('sessions', ['--bogus'], {})).toThrow(/unexpected argument "--bogus"/);
   });
 });
 
