@@ -9,6 +9,9 @@ import { EdgeError } from '../errors.js';
 import type { BackendOutcome, EdgeMetrics } from '../metrics/metrics.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
 
+/** A queued call with less time than this left is not sent when its turn comes. */
+const MIN_USEFUL_CALL_MS = 100;
+
 /** Past this many waiting calls a new one is unavailable at once: the queue is bounded too. */
 export const MAX_QUEUED_CALLS = 10_000;
 
@@ -52,7 +55,7 @@ export class GuardedBackend implements AuthBackend {
     const started = performance.now();
     const signal = AbortSignal.any([parent, AbortSignal.timeout(this.options.timeoutMs)]);
     try {
-      await this.acquire(signal);
+      await this.acquire(signal, started + this.options.timeoutMs);
       try {
         const verdict = await this.inner.check(request, signal);
         this.metrics.backendCall(this.name, verdict.allow ? 'allow' : 'deny', (performance.now() - started) / 1000, verdict.allow ? undefined : verdict.reason);
@@ -69,7 +72,13 @@ export class GuardedBackend implements AuthBackend {
     }
   }
 
-  private acquire(signal: AbortSignal): Promise<void> {
+  /**
+   * A slot, or a rejection when `signal` aborts while waiting. A waiter whose
+   * deadline has (nearly) passed by the time a slot frees is not sent: its
+   * abort timer may not have run yet (timers fire one by one), and a call that
+   * is already too late would only load the middleware.
+   */
+  private acquire(signal: AbortSignal, deadline: number): Promise<void> {
     if (this.inFlight < this.options.concurrency) {
       this.inFlight++;
       return Promise.resolve();
@@ -83,6 +92,12 @@ export class GuardedBackend implements AuthBackend {
       };
       const grant = (): void => {
         signal.removeEventListener('abort', onAbort);
+        // Too little time left to be worth a call (a call rarely answers in less): count it as timed out.
+        if (deadline - performance.now() < Math.min(MIN_USEFUL_CALL_MS, this.options.timeoutMs / 4)) {
+          reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: waited ${this.options.timeoutMs} ms for a free slot (backend.concurrency ${this.options.concurrency})`));
+          this.queue.shift()?.();
+          return;
+        }
         this.inFlight++;
         resolve();
       };

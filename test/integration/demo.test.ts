@@ -69,6 +69,25 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Starts the demo on two free ports and waits for its URLs. The demo binds its own origin and
+ * middleware on port 0 first, so the kernel may hand one of "our" just-freed ports to them:
+ * then the demo says "is in use" and we try again with other ports (bounded).
+ */
+async function startReady(env?: NodeJS.ProcessEnv): Promise<{ demo: DemoProcess; port: number; adminPort: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const demo = startDemo(['--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`], env);
+    try {
+      await ready(demo);
+      return { demo, port, adminPort };
+    } catch (err) {
+      if (attempt >= 3 || !demo.stdout().concat(demo.stderr()).includes('is in use')) throw err;
+      running.splice(running.indexOf(demo), 1);
+    }
+  }
+}
+
 function startDemo(args: string[], env: NodeJS.ProcessEnv = process.env): DemoProcess {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -133,9 +152,7 @@ async function checkHls(edge: string): Promise<void> {
 
 describe('npm run demo', () => {
   it('prints the URLs, plays through the edge, denies and defaults as advertised, and Ctrl-C stops every process', async () => {
-    const [port, adminPort] = [await freePort(), await freePort()];
-    const demo = startDemo(['--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`]);
-    await ready(demo);
+    const { demo, port, adminPort } = await startReady();
     const edge = `http://127.0.0.1:${port}`;
     const admin = `http://127.0.0.1:${adminPort}`;
     const out = demo.stdout();
@@ -182,11 +199,9 @@ describe('npm run demo', () => {
   });
 
   it('without ffmpeg on PATH it says so, serves placeholder segments and stops on SIGTERM', async () => {
-    const [port, adminPort] = [await freePort(), await freePort()];
     const emptyBin = await mkdtemp(join(tmpdir(), 'demo-test-path-'));
     dirs.push(emptyBin);
-    const demo = startDemo(['--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`], { ...process.env, PATH: emptyBin });
-    await ready(demo);
+    const { demo, port } = await startReady({ ...process.env, PATH: emptyBin });
     expect(demo.stdout()).toContain(FFMPEG_MISSING);
     expect(childPids(demo.child.pid!)).toEqual([]);
     await checkHls(`http://127.0.0.1:${port}`);
