@@ -10,8 +10,8 @@
  *                           backend timeout, so the edge's default action decides
  *   no token, other tokens  403
  */
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { startLoopbackServer } from './serve.js';
 
 export const DEMO_TOKEN_PREFIX = 'demo-';
 export const DENIED_TOKEN = 'demo-denied';
@@ -49,7 +49,6 @@ function headerSafe(token: string): string {
 
 export async function startDemoMiddleware(): Promise<DemoMiddleware> {
   const counts: MiddlewareCounts = { checks: 0, allowed: 0, denied: 0, slow: 0 };
-  const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
 
   function allow(res: ServerResponse, token: string): void {
@@ -57,7 +56,7 @@ export async function startDemoMiddleware(): Promise<DemoMiddleware> {
     res.writeHead(200, { 'content-type': 'text/plain', 'x-session-name': name, 'x-userid': name }).end('allowed\n');
   }
 
-  const server = createServer((req, res) => {
+  const server = await startLoopbackServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://middleware');
     if (url.pathname !== CHECK_PATH) return void res.writeHead(404).end();
     const token = url.searchParams.get('token');
@@ -83,31 +82,13 @@ export async function startDemoMiddleware(): Promise<DemoMiddleware> {
         });
       }
     }
+  }, () => {
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  let closed: Promise<void> | undefined;
   return {
-    checkUrl: `http://127.0.0.1:${port}${CHECK_PATH}`,
+    checkUrl: `${server.url}${CHECK_PATH}`,
     counts: () => ({ ...counts }),
-    close() {
-      closed ??= new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      });
-      return closed;
-    },
+    close: () => server.close(),
   };
 }

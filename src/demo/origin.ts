@@ -12,8 +12,8 @@
  * The source is set once it is live (ffmpeg takes a few seconds); until then
  * the origin answers 503.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startLoopbackServer } from './serve.js';
 import { SEGMENT_NAME, type LiveSource } from './live.js';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -62,7 +62,6 @@ async function writeAll(res: ServerResponse, bytes: Buffer): Promise<boolean> {
 export async function startDemoOrigin(): Promise<DemoOrigin> {
   let source: LiveSource | undefined;
   let closing = false;
-  const sockets = new Set<Socket>();
 
   function text(res: ServerResponse, status: number, body: string): void {
     res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) }).end(body);
@@ -118,37 +117,20 @@ export async function startDemoOrigin(): Promise<DemoOrigin> {
     return bytes === undefined ? text(res, 404, 'no such segment (it may have left the live window)\n') : send(req, res, TS_TYPE, bytes);
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) text(res, 500, `${(err as Error).message}\n`);
-      else res.destroy();
-    });
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  let closed: Promise<void> | undefined;
+  const server = await startLoopbackServer(
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) text(res, 500, `${(err as Error).message}\n`);
+        else res.destroy();
+      });
+    },
+    () => (closing = true),
+  );
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     setSource(next) {
       source = next;
     },
-    close() {
-      closed ??= new Promise<void>((resolve) => {
-        closing = true;
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      });
-      return closed;
-    },
+    close: () => server.close(),
   };
 }
