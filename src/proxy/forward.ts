@@ -155,7 +155,14 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     const raw = (controller.rawHeaders ?? []) as (string | Buffer)[];
-    this.res.writeHead(statusCode, clientResponseHeaders(raw));
+    if (this.request.kind === 'playlist' && this.request.method === 'HEAD') {
+      // What a GET would send is a rewritten, per-viewer body: the upstream's length and validators do not describe it.
+      const headers = clientResponseHeaders(raw, PLAYLIST_DROPPED_HEADERS);
+      headers.push('cache-control', 'private, no-cache');
+      this.res.writeHead(statusCode, headers);
+    } else {
+      this.res.writeHead(statusCode, clientResponseHeaders(raw));
+    }
     this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
   }
 

@@ -68,6 +68,16 @@ describe('methods and paths', () => {
     expect(origin.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['HEAD /play/ch1/v1/seg-3.ts']);
   });
 
+  it('HEAD on a playlist does not claim the upstream length: a GET returns a rewritten, per-viewer body', async () => {
+    const { edge } = await setup();
+    const head = await httpRequest(`${edge.url}/play/ch1/v1/index.m3u8?token=t`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBeUndefined();
+    expect(head.headers['etag']).toBeUndefined();
+    expect(head.headers['cache-control']).toBe('private, no-cache');
+    expect(head.body.length).toBe(0);
+  });
+
   it('Range: bytes=100-199 → 206 with exactly those bytes', async () => {
     const { edge, origin } = await setup();
     const res = await httpRequest(`${edge.url}/play/ch1/v1/seg-5.ts?token=t`, { headers: { range: 'bytes=100-199' } });
