@@ -260,6 +260,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       tokenParam,
       channelPattern: get<RegExp>('session.channelPattern'),
       idleTimeoutMs: get<number>('session.idleTimeout'),
+      bindIp: get<boolean>('session.bindIp'),
       closeWebhook: webhook === undefined ? undefined : { url: webhook, method: get('session.closeWebhookMethod'), timeoutMs: get<number>('session.closeWebhookTimeout') },
     },
     limits: { maxSessionsPerUser: get<number>('limits.maxSessionsPerUser'), policy: get('limits.policy'), soft: get<boolean>('limits.soft') },

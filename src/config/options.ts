@@ -81,6 +81,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   // Sessions
   { path: 'session.param', flag: '--session-param', env: 'EDGE_SESSION_PARAM', kind: 'string', default: 'edge_session', group: 'Sessions', help: 'query parameter the edge adds to rewritten playlist URIs' },
   { path: 'session.tokenParam', flag: '--token-param', env: 'EDGE_TOKEN_PARAM', kind: 'string', default: 'token', group: 'Sessions', help: 'query parameter that carries the viewer token (joins reloads of the same URL to one session)' },
+  { path: 'session.bindIp', flag: '--bind-session-ip', env: 'EDGE_BIND_SESSION_IP', kind: 'bool', default: false, group: 'Sessions', help: 'a session marker only works from the client IP that opened the session (off: mobile players change networks)' },
   { path: 'session.idleTimeout', flag: '--idle-timeout', env: 'EDGE_IDLE_TIMEOUT', kind: 'duration', default: '30s', group: 'Sessions', help: 'an HLS session with no request for this long is closed' },
   { path: 'session.closeWebhook', flag: '--sessions-backend', env: 'EDGE_SESSIONS_BACKEND', kind: 'url', group: 'Sessions', help: 'URL notified when a session closes (Astra\'s "Sessions Backend"), fire-and-forget' },
   { path: 'session.closeWebhookMethod', flag: '--sessions-backend-method', env: 'EDGE_SESSIONS_BACKEND_METHOD', kind: 'enum', values: WEBHOOK_METHODS, default: 'POST', group: 'Sessions', help: 'POST (JSON body) or GET (fields as query parameters)' },

@@ -54,6 +54,8 @@ export interface SessionConfig {
   readonly tokenParam: string;
   readonly channelPattern: RegExp;
   readonly idleTimeoutMs: number;
+  /** The marker is refused from any other client IP than the session's. */
+  readonly bindIp: boolean;
   /** Astra's "Sessions Backend": notified when a session closes. */
   readonly closeWebhook: { readonly url: string; readonly method: WebhookMethod; readonly timeoutMs: number } | undefined;
 }

@@ -49,6 +49,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const hasRestGroup = pattern.source.includes('(?<rest>');
   const param = config.session.param;
   const tokenParam = config.session.tokenParam;
+  const bindIp = config.session.bindIp;
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new Set([...config.log.redactParams, param])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: Record<string, string>): void {
@@ -145,6 +146,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     const marker = findParam(query, param);
     const upstreamQuery = marker === undefined ? query : removeParam(query, param);
     let session = marker === undefined ? undefined : sessions.byMarker(marker, channel);
+    // With session.bindIp a marker used from another address is treated like an unknown one.
+    if (session !== undefined && bindIp && session.clientIp !== clientIp) session = undefined;
     if (session === undefined) {
       const userAgent = req.headers['user-agent'] ?? '';
       const token = findParam(upstreamQuery, tokenParam);

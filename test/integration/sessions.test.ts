@@ -89,6 +89,18 @@ describe('HLS sessions', () => {
 });
 
 describe('markers get no free pass', () => {
+  it('with session.bindIp, a marker used from another client IP is a new session the middleware decides', async () => {
+    const { edge, mw } = await setup({ session: { bindIp: true }, proxy: { trustedProxies: ['127.0.0.1/32'] } });
+    const from = (ip: string): { headers: Record<string, string> } => ({ headers: { 'x-forwarded-for': ip } });
+    const pl = await httpRequest(`${edge.url}/play/ch1/v1/index.m3u8?token=t`, from('198.51.100.1'));
+    const sid = /edge_session=([A-Za-z0-9_-]{22})/.exec(pl.body.toString())![1]!;
+    mw.setBehavior({ kind: 'deny', status: 403 });
+    expect((await httpRequest(`${edge.url}/play/ch1/v1/seg-1.ts?edge_session=${sid}`, from('198.51.100.1'))).status).toBe(200);
+    expect((await httpRequest(`${edge.url}/play/ch1/v1/seg-1.ts?edge_session=${sid}`, from('203.0.113.9'))).status).toBe(403);
+    expect(mw.requests).toHaveLength(2);
+    expect(mw.requests[1]!.headers['x-real-ip']).toBe('203.0.113.9');
+  });
+
   it('a tampered, unknown or foreign-channel marker is a new session the middleware decides', async () => {
     const { edge, mw, origin } = await setup();
     const master = await httpRequest(`${edge.url}/play/ch1/index.m3u8?token=good`);
