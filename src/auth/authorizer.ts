@@ -75,10 +75,6 @@ export class Authorizer {
     this.unavailableLog = new RateLimitedLog(UNAVAILABLE_LOG_INTERVAL_MS, this.now);
   }
 
-  get defaultAction(): DefaultAction {
-    return this.auth.defaultAction;
-  }
-
   /**
    * The decision for a request of `session`: synchronous when the store
    * holds a usable one, a promise when the middleware must be asked.

@@ -42,15 +42,6 @@ export class GuardedBackend implements AuthBackend {
     metrics.backendConfigured(this.name);
   }
 
-  /** Calls waiting for a slot (for tests and the status page). */
-  get queued(): number {
-    return this.queue.length;
-  }
-
-  get active(): number {
-    return this.inFlight;
-  }
-
   async check(request: AuthRequest, parent: AbortSignal): Promise<BackendVerdict> {
     const started = performance.now();
     const signal = AbortSignal.any([parent, AbortSignal.timeout(this.options.timeoutMs)]);

@@ -71,9 +71,6 @@ export function parseHostPort(value: unknown): HostPort | undefined {
   return { host, port };
 }
 
-export function formatHostPort(hp: HostPort): string {
-  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
-}
 
 /** A comma-separated string or a YAML list → list of trimmed non-empty strings. */
 export function parseList(value: unknown): string[] | undefined {

@@ -102,10 +102,6 @@ export class Forwarder {
   async close(): Promise<void> {
     await this.pool.close().catch(() => undefined);
   }
-
-  async destroy(): Promise<void> {
-    await this.pool.destroy().catch(() => undefined);
-  }
 }
 
 /** One client request ↔ one upstream request. */

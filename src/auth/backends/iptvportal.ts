@@ -5,10 +5,9 @@
  * the Flussonic-compatible use), 4xx denies, 5xx and transport failures are
  * "unavailable" (thrown by the client).
  */
-import { EdgeError } from '../../errors.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
 import { appendQuery, joinPath, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { verdictFromHeaders } from './response.js';
+import { expect200Or4xx, verdictFromHeaders } from './response.js';
 
 /** The check endpoint, relative to the configured address (`https://go.iptvportal.cloud`). */
 export const IPTVPORTAL_CHECK_PATH = 'auth/arescrypt/';
@@ -35,12 +34,9 @@ export class IptvportalBackend implements AuthBackend {
   async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     const answer = await this.client.get(appendQuery(this.checkPath, request.query), ['user-agent', 'astra-auth-edge'], signal);
     const { status } = answer;
-    if (status === 200) {
-      const verdict = verdictFromHeaders(true, 'backend_200', answer.header);
-      return verdict.ttlMs === undefined ? { ...verdict, ttlMs: IPTVPORTAL_DEFAULT_TTL_MS } : verdict;
-    }
-    if (status >= 400) return verdictFromHeaders(false, `backend_${status}`, answer.header);
-    throw new EdgeError('EDGE_ERR_BACKEND_INVALID', `portal answered ${status}: expected 200 or 4xx`);
+    expect200Or4xx(status, 'portal');
+    const verdict = verdictFromHeaders(status === 200, `backend_${status}`, answer.header);
+    return verdict.allow && verdict.ttlMs === undefined ? { ...verdict, ttlMs: IPTVPORTAL_DEFAULT_TTL_MS } : verdict;
   }
 
   close(): Promise<void> {

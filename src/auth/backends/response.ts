@@ -1,4 +1,5 @@
 /** Response-header parsing shared by the middleware backends (pure). */
+import { EdgeError } from '../../errors.js';
 import type { BackendVerdict } from '../types.js';
 
 /**
@@ -46,4 +47,12 @@ export function verdictFromHeaders(allow: boolean, reason: string, header: (name
   }
   const location = header('x-location');
   return { allow, reason, ...(ttlMs !== undefined && { ttlMs }), ...(location !== undefined && location !== '' && { location }) };
+}
+
+/**
+ * Portal scripts (Stalker, Smarty, IPTVportal) answer 200 or 4xx; anything
+ * else (a redirect to a login page, a 204 from a proxy) is no answer at all.
+ */
+export function expect200Or4xx(status: number, who: string): void {
+  if (status !== 200 && status < 400) throw new EdgeError('EDGE_ERR_BACKEND_INVALID', `${who} answered ${status}: expected 200 or 4xx`);
 }

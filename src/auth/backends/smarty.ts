@@ -16,7 +16,7 @@
 import { EdgeError } from '../../errors.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
 import { joinPath, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { verdictFromHeaders } from './response.js';
+import { expect200Or4xx, verdictFromHeaders } from './response.js';
 
 /** The check endpoint, relative to the configured address (`http://host`). Its trailing slash is Smarty's (Django) URL. */
 export const SMARTY_CHECK_PATH = 'tvmiddleware/api/streamservice/token/check/';
@@ -79,7 +79,7 @@ export class SmartyBackend implements AuthBackend {
     if (this.sendIp) query += `&ip=${encodeURIComponent(request.clientIp)}`;
     const answer = await this.client.get(`${this.checkPath}?${query}`, ['user-agent', 'astra-auth-edge'], signal, true);
     const { status, body } = answer;
-    if (status !== 200 && status < 400) throw new EdgeError('EDGE_ERR_BACKEND_INVALID', `Smarty answered ${status}: expected 200 or 4xx`);
+    expect200Or4xx(status, 'Smarty');
     if (body === undefined && status === 200) {
       // Over maxBodyBytes or cut short: it may have been `{"error":1}`, so this is no grant.
       throw new EdgeError('EDGE_ERR_BACKEND_INVALID', 'Smarty answered 200 with a body that could not be read');

@@ -9,10 +9,9 @@
  * re-check then gets `403`: the grant must be kept from our own cache for
  * X-AuthDuration, which the authorizer does with the verdict's ttlMs.
  */
-import { EdgeError } from '../../errors.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
 import { joinPath, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { verdictFromHeaders } from './response.js';
+import { expect200Or4xx, verdictFromHeaders } from './response.js';
 
 /** The portal script, relative to the configured address (`http://host/stalker_portal`). */
 export const STALKER_CHECK_PATH = 'server/api/chk_flussonic_tmp_link.php';
@@ -34,10 +33,9 @@ export class StalkerBackend implements AuthBackend {
     // request.token is the raw (still percent-encoded) query value: passed byte for byte.
     const answer = await this.client.get(`${this.checkPath}?token=${request.token}`, ['user-agent', 'astra-auth-edge'], signal);
     const { status } = answer;
-    if (status === 200) return verdictFromHeaders(true, 'backend_200', answer.header);
-    if (status >= 400) return verdictFromHeaders(false, `backend_${status}`, answer.header);
-    // The script only ever says 200 or 403; anything else (a redirect to a login page, 204…) is not an answer.
-    throw new EdgeError('EDGE_ERR_BACKEND_INVALID', `portal answered ${status}: expected 200 or 4xx`);
+    // The script only ever says 200 or 403.
+    expect200Or4xx(status, 'portal');
+    return verdictFromHeaders(status === 200, `backend_${status}`, answer.header);
   }
 
   close(): Promise<void> {
