@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   EDGE_ERR_UPSTREAM_INVALID: { status: 502, text: 'upstream sent an invalid response' },
   EDGE_ERR_UPSTREAM_TIMEOUT: { status: 504, text: 'upstream did not answer in time' },
   EDGE_ERR_PLAYLIST_TOO_LARGE: { status: 502, text: 'upstream playlist exceeds hls.maxPlaylistBytes' },
+  EDGE_ERR_CACHE_OBJECT_TOO_LARGE: { status: 502, text: 'upstream body exceeds cache.maxObjectSize' },
   EDGE_ERR_BACKEND_TIMEOUT: { status: 503, text: 'middleware did not answer in time' },
   EDGE_ERR_BACKEND_REFUSED: { status: 503, text: 'middleware refused the connection' },
   EDGE_ERR_BACKEND_RESET: { status: 503, text: 'middleware closed the connection' },
