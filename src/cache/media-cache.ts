@@ -12,7 +12,7 @@
  *   one; 80 × 1 MiB segments in a 50 MiB store kept all 80 (80 MiB);
  * - it stores a body only once complete, and deduplicate joins a waiter only
  *   before the first body byte: 100 viewers arriving over the 400 ms transfer
- *   of one 1 MiB segment made 92 origin requests (100 without excluding
+ *   of one 1 MiB segment made 93 origin requests (100 without excluding
  *   X-Forwarded-For from its key). Live HLS viewers arrive exactly like that.
  */
 import { CacheEntry } from './entry.js';
