@@ -5,6 +5,7 @@
  * a slow player waits on its own socket, never on the fetch or on others).
  */
 import type { ServerResponse } from 'node:http';
+import type { ResponseObserver } from '../proxy/observer.js';
 import type { CacheEntry, EntryReader } from './entry.js';
 import { parseRange } from './range.js';
 
@@ -12,17 +13,6 @@ export type CacheResult = 'hit' | 'miss' | 'coalesced';
 
 /** X-Cache values, one constant each. */
 const X_CACHE: Readonly<Record<CacheResult, string>> = { hit: 'HIT', miss: 'MISS', coalesced: 'COALESCED' };
-
-export interface ResponseObserver {
-  /** Response headers are out (time to first byte). */
-  started(status: number): void;
-  /** Body bytes handed to the client socket. */
-  sent(n: number): void;
-  /** The response is over: complete (true) or cut (false). */
-  finished(status: number, complete: boolean): void;
-  /** The entry failed before anything was written: the caller answers (an error, or its own upstream request). */
-  failedBeforeHead(error: Error): void;
-}
 
 export interface ServeOptions {
   readonly head: boolean;
