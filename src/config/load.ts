@@ -221,6 +221,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     sendIp: get<boolean>('backend.sendIp'),
   };
   const listed = get<unknown[] | undefined>('backends');
+  if (listed === undefined && backend.connections < backend.concurrency) invalid('backend.connections', tooFewConnections(backend.concurrency, where.get('backend.concurrency')!));
   const backends = listed === undefined ? (backend.url === undefined ? [] : buildBackends([{ url: backend.url }], backend, where.get('backend.url')!, true)) : buildBackends(listed, backend, where.get('backends')!);
   const rules: RulesConfig = {
     ipAllow: get<string[]>('rules.ipAllow'),
@@ -289,6 +290,15 @@ const BACKEND_ENTRY_KEYS: Readonly<Record<string, string>> = {
   sendIp: 'backend.sendIp',
 };
 
+/**
+ * Each middleware call in flight needs a connection of its own (one request per
+ * connection: auth/guarded.ts); with fewer, calls would wait in the connection
+ * pool while their time runs, and count as unavailable.
+ */
+function tooFewConnections(concurrency: number, concurrencyFrom: string): string {
+  return `must be at least the concurrency (${concurrencyFrom}: ${concurrency}): every middleware call in flight needs its own connection: set it to ${concurrency} or more`;
+}
+
 /** Each entry of `backends`, parsed like the backend.* settings it mirrors; missing ones take backend.*'s values. */
 function buildBackends(list: readonly unknown[], defaults: BackendConfig, where: string, single = false): BackendEntry[] {
   if (list.length === 0) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where}: an empty list (remove it, or list at least one backend)`);
@@ -315,14 +325,19 @@ function buildBackends(list: readonly unknown[], defaults: BackendConfig, where:
     if (!/^[A-Za-z0-9_.-]{1,40}$/.test(name)) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.name: ${JSON.stringify(name)}: letters, digits, "_", "-", "." (at most 40): it is a metric label`);
     if (names.has(name)) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.name: ${JSON.stringify(name)} is used twice`);
     names.add(name);
+    const connections = field<number>('connections') ?? defaults.connections;
+    const concurrency = field<number>('concurrency') ?? defaults.concurrency;
+    if (!single && connections < concurrency) {
+      throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.connections: ${connections}: ${tooFewConnections(concurrency, entry['concurrency'] === undefined ? 'backend.concurrency' : `${at}.concurrency`)}`);
+    }
     return {
       name,
       type,
       url,
       timeoutMs: field<number>('timeout') ?? defaults.timeoutMs,
       maxBodyBytes: field<number>('maxBodyBytes') ?? defaults.maxBodyBytes,
-      connections: field<number>('connections') ?? defaults.connections,
-      concurrency: field<number>('concurrency') ?? defaults.concurrency,
+      connections,
+      concurrency,
       ca: field<string>('ca') ?? defaults.ca,
       sendName: field<boolean>('sendName') ?? defaults.sendName,
       sendIp: field<boolean>('sendIp') ?? defaults.sendIp,

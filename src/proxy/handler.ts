@@ -88,6 +88,11 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     clientIp: string,
     peerIp: string,
   ): void {
+    if (decision.source === 'shed') {
+      // No decision: the edge could not ask the middleware in time (its own congestion). Not a deny, not the default action: retry.
+      if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_OVERLOADED', undefined, started, { 'retry-after': String(decision.retryAfterS ?? 1) });
+      return;
+    }
     // The request that got a decision made reports where it came from; later ones are cache hits.
     metrics.decision(decision.allow, source === 'cache' || decision.source === 'backend' ? source : decision.source, (performance.now() - started) / 1000);
     if (res.destroyed) return; // the player gave up while the middleware was deciding
