@@ -96,7 +96,7 @@ export function isParamNamed(query: string, start: number, end: number, name: st
  * part, empty ones included, stays as it was, in order.
  */
 export function removeParamNamed(query: string, name: string, ignoreCase: boolean): string {
-  if (query === '') return query;
+  if (query === '' || (!ignoreCase && !query.includes('%') && !query.includes(name))) return query;
   const kept: string[] = [];
   let removed = false;
   let start = 0;

@@ -156,9 +156,9 @@ describe('URIs that lead off the upstream are never marked', () => {
 describe('compile once, render per session', () => {
   const playlist = ['#EXTM3U', '#EXT-X-MAP:URI="init.mp4"', '#EXTINF:2,', 'seg-1.ts', '#EXTINF:2,Ünïcödé', 'seg-2.ts?x=1', ''].join('\r\n');
 
-  it('the template holds the fixed bytes and one slot per URI; a render only inserts the ID', () => {
+  it('the template holds the fixed text around one slot per URI; a render only inserts the ID', () => {
     const t = compilePlaylist(Buffer.from(playlist), { upstreamOrigin: ctx.upstreamOrigin, param: ctx.param });
-    expect(t.slots).toHaveLength(3);
+    expect(t.pieces).toHaveLength(4);
     expect(renderPlaylist(t, 'A').toString()).toBe(rewritePlaylist(playlist, { ...ctx, sessionId: 'A' }));
     expect(renderPlaylist(t, 'B').toString()).toContain('seg-2.ts?x=1&edge_session=B\r\n');
     expect(renderPlaylist(t, 'A').equals(renderPlaylist(t, 'A'))).toBe(true);
@@ -173,7 +173,7 @@ describe('compile once, render per session', () => {
 
   it('a playlist without URIs renders as its own bytes', () => {
     const t = compilePlaylist('#EXTM3U\n#EXT-X-ENDLIST\n', ctx);
-    expect(t.slots).toHaveLength(0);
+    expect(t.pieces).toHaveLength(1);
     expect(renderPlaylist(t, 'SID').toString()).toBe('#EXTM3U\n#EXT-X-ENDLIST\n');
   });
 });
