@@ -237,52 +237,64 @@ function compileUri(uri: string, param: string, upstream: UpstreamMatcher): read
 /** Decides where a URI reference leads, as a WHATWG URL parser (browsers, hls.js) would resolve it. */
 class UpstreamMatcher {
   private readonly scheme: string;
-  private readonly origins: readonly string[];
 
-  constructor(upstreamOrigin: string) {
-    this.scheme = upstreamOrigin.slice(0, upstreamOrigin.indexOf(':'));
-    this.origins = [upstreamOrigin, withDefaultPort(upstreamOrigin)];
+  constructor(private readonly origin: string) {
+    this.scheme = origin.slice(0, origin.indexOf(':'));
   }
 
   /**
    * The reference the edge should serve `uri` as: itself when relative, the
-   * path-and-query when it is an absolute URL of the upstream, undefined when
-   * it leads elsewhere (or cannot be told apart from something that does).
-   * Judged on the URI without tabs and newlines, which URL parsers drop, and
-   * with `\` as `/` and any run of slashes before a host, as they read them.
+   * path and query when it is an absolute URL of the upstream, undefined when
+   * it leads elsewhere or cannot be told apart from something that does.
+   * Judged as a WHATWG URL parser (browsers, hls.js) reads it: without tabs,
+   * newlines and surrounding controls or spaces, `\` as `/`, any run of
+   * slashes before a host; the host itself is compared by that parser, so
+   * `HTTP://127.1:8000` and `http://u@127.0.0.1:08000` are the upstream too.
    */
   edgeReference(uri: string): string | undefined {
-    if (uri === '') return undefined;
-    const view = hasTabOrNewline(uri) ? uri.replace(/[\t\n\r]/g, '') : uri;
-    let scheme = this.scheme;
+    const view = whatwgView(uri);
+    if (view === '') return undefined;
     let i = schemeLength(view);
     if (i > 0) {
-      scheme = view.slice(0, i).toLowerCase();
+      const scheme = view.slice(0, i).toLowerCase();
       if (scheme !== 'http' && scheme !== 'https') return undefined;
       i++; // past the colon
-      // `http:seg.ts` is relative or another host depending on the parser: not ours to mark.
-      if (!isSlash(view.charCodeAt(i))) return undefined;
-    } else if (!(isSlash(view.charCodeAt(0)) && isSlash(view.charCodeAt(1)))) {
-      return uri; // relative or root-relative
+      // `http:seg.ts` and `http:/x` are a path on the edge or another host depending on the
+      // scheme the player reached the edge by (WHATWG "special relative or authority"): not ours to mark.
+      if (!isSlash(view.charCodeAt(i)) || !isSlash(view.charCodeAt(i + 1))) return undefined;
+      if (!this.isUpstream(view)) return undefined;
+    } else if (isSlash(view.charCodeAt(0)) && isSlash(view.charCodeAt(1))) {
+      if (!this.isUpstream(`${this.scheme}:${view}`)) return undefined;
+    } else {
+      // Relative or root-relative. Surrounding blanks go: a marker after a trailing space would move it into the path.
+      return view;
     }
     while (i < view.length && isSlash(view.charCodeAt(i))) i++;
-    const authorityStart = i;
     while (i < view.length && !isAuthorityEnd(view.charCodeAt(i))) i++;
-    const origin = `${scheme}://${view.slice(authorityStart, i).toLowerCase()}`;
-    if (!this.origins.includes(origin)) return undefined;
     const rest = view.slice(i);
     if (rest === '' || !isSlash(rest.charCodeAt(0))) return `/${rest}`;
     // A path starting `//` would name a host; `/.//x` is the same path on the edge (RFC 3986 §5.2.4).
     return isSlash(rest.charCodeAt(1)) ? `/.//${rest.slice(2)}` : `/${rest.slice(1)}`;
   }
+
+  private isUpstream(absolute: string): boolean {
+    try {
+      // The text is latin1 here; a URL parser sees the player's UTF-8 (IDNA maps some non-ASCII hosts to ASCII ones).
+      return new URL(isAscii(absolute) ? absolute : Buffer.from(absolute, 'latin1').toString('utf8')).origin === this.origin;
+    } catch {
+      return false;
+    }
+  }
 }
 
-/** `http://h` ↔ `http://h:80`: players and origins write both. */
-function withDefaultPort(origin: string): string {
-  if (origin.startsWith('http://') && origin.endsWith(':80')) return origin.slice(0, -3);
-  if (origin.startsWith('https://') && origin.endsWith(':443')) return origin.slice(0, -4);
-  if (/:\d+$/.test(origin.slice(origin.indexOf('//') + 2).replace(/^\[.*\]/, ''))) return origin;
-  return origin.startsWith('https:') ? `${origin}:443` : `${origin}:80`;
+/** `uri` as a WHATWG URL parser starts from: no leading or trailing C0 control or space, no tab or newline anywhere. */
+function whatwgView(uri: string): string {
+  let a = 0;
+  let b = uri.length;
+  while (a < b && uri.charCodeAt(a) <= 32) a++;
+  while (b > a && uri.charCodeAt(b - 1) <= 32) b--;
+  const view = a === 0 && b === uri.length ? uri : uri.slice(a, b);
+  return hasTabOrNewline(view) ? view.replace(/[\t\n\r]/g, '') : view;
 }
 
 /** Space, tab, CR, VT, FF: what trimming a line removes (not NBSP: in latin1 that byte may be half a UTF-8 character). */

@@ -138,8 +138,13 @@ describe('the session parameter an origin URI already carries', () => {
 
 describe('URIs that lead off the upstream are never marked', () => {
   it('hosts written with backslashes, extra slashes, tabs or userinfo', () => {
-    for (const uri of ['\\\\evil.example/seg.ts', '/\\evil.example/seg.ts', '/\t/evil.example/seg.ts', '///evil.example/seg.ts', 'http:/evil.example/seg.ts', 'http://127.0.0.1:8000@evil.example/seg.ts', 'http://user@127.0.0.1:8000/seg.ts', 'http:seg.ts']) {
+    for (const uri of ['\\\\evil.example/seg.ts', '/\\evil.example/seg.ts', '/\t/evil.example/seg.ts', '///evil.example/seg.ts', 'http:/evil.example/seg.ts', 'http:/127.0.0.1:8000/seg.ts', 'http://127.0.0.1:8000@evil.example/seg.ts', ' //evil.example/seg.ts', 'http:seg.ts', 'http://[::1/x']) {
       expect(rewriteUri(uri, ctx), uri).toBe(uri);
+    }
+  });
+  it('the upstream is recognized as a URL parser reads the host', () => {
+    for (const uri of ['HTTP://127.1:8000/a/seg.ts', 'http://user:pw@127.0.0.1:08000/a/seg.ts', '\t//127.0.0.1:8000/a/seg.ts', 'http:\\\\127.0.0.1:8000/a/seg.ts', 'http:/\\127.0.0.1:8000/a/seg.ts']) {
+      expect(rewriteUri(uri, ctx), uri).toBe('/a/seg.ts?edge_session=SID');
     }
   });
   it('an upstream URL whose path starts with // stays a path on the edge', () => {
