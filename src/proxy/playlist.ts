@@ -6,9 +6,9 @@
  *
  * Two steps, so that one upstream playlist can serve every session watching it
  * (the live micro-cache of the performance issue):
- * - compilePlaylist() parses the playlist once into fixed bytes and the places
+ * - compilePlaylist() parses the playlist once into fixed text and the places
  *   ("slots") where a session ID goes;
- * - renderPlaylist() builds one session's body from it: copies only, no parsing.
+ * - renderPlaylist() builds one session's body from it: a join, no parsing.
  *
  * What is a URI (RFC 8216 / draft-pantos-hls-rfc8216bis §4.4): URI lines, and
  * the quoted-string value of the URI-valued attributes of the tags listed in
@@ -117,8 +117,11 @@ export function rewritePlaylist(text: string, ctx: RewriteContext): string {
  * alone. A session parameter the URI already carries is replaced by ours.
  */
 export function rewriteUri(uri: string, ctx: RewriteContext): string {
-  const parts = compileUri(uri, ctx.param, new UpstreamMatcher(ctx.upstreamOrigin));
-  return parts === undefined ? uri : `${parts[0]}${ctx.sessionId}${parts[1]}`;
+  const bytes = isAscii(uri) ? uri : Buffer.from(uri, 'utf8').toString('latin1');
+  const parts = compileUri(bytes, ctx.param, new UpstreamMatcher(ctx.upstreamOrigin));
+  if (parts === undefined) return uri;
+  const out = `${parts[0]}${ctx.sessionId}${parts[1]}`;
+  return bytes === uri ? out : Buffer.from(out, 'latin1').toString('utf8');
 }
 
 /**
@@ -243,8 +246,9 @@ class UpstreamMatcher {
   }
 
   /**
-   * The reference the edge should serve `uri` as: itself when relative, the
-   * path and query when it is an absolute URL of the upstream, undefined when
+   * The reference the edge should serve `uri` as: itself (minus what a parser
+   * drops) when relative, the path and query when it is an absolute URL of
+   * the upstream, undefined when
    * it leads elsewhere or cannot be told apart from something that does.
    * Judged as a WHATWG URL parser (browsers, hls.js) reads it: without tabs,
    * newlines and surrounding controls or spaces, `\` as `/`, any run of
