@@ -28,6 +28,7 @@ import type { Session } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { AuthBackend, AuthRequest, Decision } from './types.js';
 import { RateLimitedLog } from '../log.js';
+import { redactText } from '../redact.js';
 
 /** One log line per this interval while the middleware stays unavailable (or the edge keeps shedding). */
 const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
@@ -169,7 +170,7 @@ export class Authorizer {
       const code = err instanceof EdgeError ? err.code : 'EDGE_ERR_BACKEND_RESET';
       this.unavailableLog.maybe((suppressed) =>
         this.log.warn(
-          { err: { code, message: (err as Error).message }, suppressed, defaultAction: this.auth.defaultAction, channel: session.channel },
+          { err: { code, message: redactText((err as Error).message) }, suppressed, defaultAction: this.auth.defaultAction, channel: session.channel },
           `middleware unavailable (${code}): check --backend and the middleware; meanwhile ${defaultActionMeans(this.auth.defaultAction)}`,
         ),
       );

@@ -102,7 +102,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'log.level', flag: '--log-level', env: 'EDGE_LOG_LEVEL', kind: 'enum', values: LOG_LEVELS, default: 'info', group: 'Logging', help: 'log level (JSON lines on stdout); reloaded on SIGHUP' },
   { path: 'log.access', flag: '--access-log', env: 'EDGE_ACCESS_LOG', kind: 'bool', default: false, group: 'Logging', help: 'one log line per request (off by default: the hot path stays quiet)' },
   { path: 'log.accessSample', flag: '--access-log-sample', env: 'EDGE_ACCESS_LOG_SAMPLE', kind: 'ratio', default: 1, group: 'Logging', help: 'fraction of requests the access log keeps (0..1)' },
-  { path: 'log.redactParams', flag: '--redact-param', env: 'EDGE_REDACT_PARAMS', kind: 'list', metavar: 'NAME[,NAME]', default: ['token'], group: 'Logging', help: 'query parameters whose values never appear in logs (the session marker always is redacted)' },
+  { path: 'log.redactParams', flag: '--redact-param', env: 'EDGE_REDACT_PARAMS', kind: 'list', metavar: 'NAME[,NAME]', default: ['token'], group: 'Logging', help: 'query parameters whose values never appear in logs, names in any case or percent-encoding (the token parameter and the session marker always are redacted)' },
 
   // Health and lifecycle
   { path: 'health.public', flag: '--public-health', env: 'EDGE_PUBLIC_HEALTH', kind: 'bool', default: false, group: 'Health and lifecycle', help: 'also answer /healthz and /readyz on the public listener (for load balancers probing the traffic port)' },

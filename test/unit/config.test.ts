@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, describeConfig, redactUrl } from '../../src/config/load.js';
+import { buildConfig, describeConfig } from '../../src/config/load.js';
+import { redactUrl } from '../../src/redact.js';
 import { parseDurationMs, parseHostPort, parseSizeBytes } from '../../src/config/units.js';
 import { EdgeError } from '../../src/errors.js';
 
