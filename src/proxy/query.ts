@@ -1,42 +1,215 @@
 /**
- * Raw query-string surgery. The client's query is passed on byte for byte
- * (Astra appends it to the middleware URL unchanged, PROTOCOLS §1), so we
- * never parse it into a URLSearchParams and back: these functions find and
- * cut one parameter and leave every other byte where it was.
+ * Reading the client's query the way the middleware will (hardening issue,
+ * item 8), without parsing it into a URLSearchParams and back: the query is
+ * passed on byte for byte (Astra appends it to the middleware URL unchanged,
+ * PROTOCOLS §1), so these functions find and cut one parameter and leave
+ * every other byte where it was.
+ *
+ * How a parameter is read, as PHP (Ministra, most portals) reads `$_GET`:
+ *   - the query splits on `&` only; a part without `=` is a key with an
+ *     empty value;
+ *   - keys and values are form-decoded: `+` is a space, `%XX` a byte, so
+ *     `%74oken=…` IS `token=…`;
+ *   - a key PHP would file under the same variable without it being spelled
+ *     the same (`token[]`, `token[x]`, ` token`, `token%00junk`, `tok.en` for
+ *     `tok_en`) is ambiguous: refused, never guessed;
+ *   - a parameter that appears twice is ambiguous too (the edge used to read
+ *     the first, PHP reads the last): refused, never guessed.
+ * Values come back decoded (UTF-8); one that does not decode to UTF-8 text is
+ * refused. The refusals are `400 EDGE_ERR_BAD_REQUEST` with the reasons in
+ * refusal.ts.
+ *
+ * Cost: one scan of the query per parameter looked up, no allocation for a
+ * key that is spelled plainly (no `%`, `+`); only the value found is sliced
+ * and, when it holds `%` or `+`, decoded.
  */
+import { escapedByte, inClass, IN_QUERY, PERCENT } from './rfc3986.js';
+import { refusal, type Refusal } from './refusal.js';
 
-/** Raw (still percent-encoded) value of the first `name=` parameter, or undefined. */
-export function findParam(query: string, name: string): string | undefined {
-  if (query === '') return undefined;
-  let start = 0;
-  while (start <= query.length) {
-    let end = query.indexOf('&', start);
-    if (end === -1) end = query.length;
-    if (end - start > name.length && query.charCodeAt(start + name.length) === 61 /* = */ && query.startsWith(name, start)) {
-      return query.slice(start + name.length + 1, end);
+const INVALID_CHARACTER = refusal('invalid_character');
+const MALFORMED_ESCAPE = refusal('malformed_escape');
+const DUPLICATE = refusal('duplicate_param');
+const AMBIGUOUS = refusal('ambiguous_param');
+const NOT_UTF8 = refusal('param_not_utf8');
+
+const AMP = 0x26;
+const EQUALS = 0x3d;
+const PLUS = 0x2b;
+const SPACE = 0x20;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const UNDERSCORE = 0x5f;
+const DOT = 0x2e;
+
+/**
+ * Refuses a query holding a character RFC 3986 does not allow raw in a query
+ * (`#`, space, controls, `"`, `<`, `>`, `\`, `[`, `]`, `^`, `` ` ``, `{`, `|`,
+ * `}`, non-ASCII) or a malformed `%` escape: `#` would cut the query short at
+ * whoever builds a URL from it (Smarty lost `name` and `ip`), and the others
+ * are read differently by different parsers. Undefined when it is fine.
+ */
+export function checkQuery(query: string): Refusal | undefined {
+  for (let i = 0; i < query.length; i++) {
+    const c = query.charCodeAt(i);
+    if (!inClass(c, IN_QUERY)) return INVALID_CHARACTER;
+    if (c === PERCENT) {
+      if (escapedByte(query, i) < 0) return MALFORMED_ESCAPE;
+      i += 2;
     }
-    start = end + 1;
   }
   return undefined;
 }
 
-/** The query without any `name` / `name=…` parameter; other bytes untouched. */
-export function removeParam(query: string, name: string): string {
-  if (query === '' || !query.includes(name)) return query;
+/**
+ * A key form-decoded byte by byte, each byte one character (latin1): what
+ * PHP compares, without a UTF-8 step that could fail. A malformed escape
+ * stays as it is, as PHP leaves it.
+ */
+export function decodeKey(raw: string): string {
   let out = '';
-  let start = 0;
-  while (start <= query.length) {
-    let end = query.indexOf('&', start);
-    if (end === -1) end = query.length;
-    const isOurs =
-      query.startsWith(name, start) && (end - start === name.length || query.charCodeAt(start + name.length) === 61);
-    if (!isOurs && end > start) out = out === '' ? query.slice(start, end) : `${out}&${query.slice(start, end)}`;
-    start = end + 1;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === PLUS) {
+      out += ' ';
+    } else if (c === PERCENT && escapedByte(raw, i) >= 0) {
+      out += String.fromCharCode(escapedByte(raw, i));
+      i += 2;
+    } else {
+      out += raw[i];
+    }
   }
   return out;
 }
 
-/** Appends `name=value` to a URI reference, before any `#fragment`. */
+/**
+ * The name PHP registers a decoded key under (php_register_variable_ex): cut
+ * at a NUL, leading spaces dropped, `key[...]` files under `key` (an array),
+ * and ` ` and `.` (and an unmatched `[`) become `_`.
+ */
+export function phpVariableName(key: string): string {
+  const nul = key.indexOf('\0');
+  let name = nul === -1 ? key : key.slice(0, nul);
+  let start = 0;
+  while (start < name.length && name.charCodeAt(start) === SPACE) start++;
+  name = name.slice(start);
+  const open = name.indexOf('[');
+  if (open !== -1 && name.indexOf(']', open + 1) !== -1) name = name.slice(0, open);
+  return name.replace(/[ .[]/g, '_');
+}
+
+type KeyMatch = 0 | 1 | 2;
+const NO_MATCH = 0;
+const MATCH = 1;
+const ALIAS = 2;
+
+/** How the key `query[start, end)` relates to `name` (letters, digits, `_`, `-`, `.`). */
+function matchKey(query: string, start: number, end: number, name: string): KeyMatch {
+  let plain = true;
+  for (let i = start; i < end; i++) {
+    const c = query.charCodeAt(i);
+    if (c === PERCENT || c === PLUS || c === SPACE || c === OPEN_BRACKET || c === CLOSE_BRACKET || c === 0) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    // Decoding changes nothing and PHP's renaming keeps the length: compare in place.
+    if (end - start !== name.length) return NO_MATCH;
+    let exact = true;
+    for (let i = 0; i < name.length; i++) {
+      const a = query.charCodeAt(start + i);
+      const b = name.charCodeAt(i);
+      if (a === b) continue;
+      const aUnderscore = a === DOT || a === UNDERSCORE;
+      const bUnderscore = b === DOT || b === UNDERSCORE;
+      if (!(aUnderscore && bUnderscore)) return NO_MATCH;
+      exact = false;
+    }
+    return exact ? MATCH : ALIAS;
+  }
+  const key = decodeKey(query.slice(start, end));
+  if (key === name) return MATCH;
+  return phpVariableName(key) === phpVariableName(name) ? ALIAS : NO_MATCH;
+}
+
+/** A value form-decoded as UTF-8, or undefined when its bytes are not UTF-8 (or an escape is malformed). */
+export function decodeValue(raw: string): string | undefined {
+  let text = raw;
+  if (text.includes('+')) text = text.replaceAll('+', ' ');
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The decoded value of the `name` parameter: undefined when the query has
+ * none, `''` for a bare `name` or `name=`, or a refusal when it is there
+ * twice, under an ambiguous key, or not UTF-8. Never throws.
+ */
+export function findParam(query: string, name: string): string | undefined | Refusal {
+  let valueStart = -1;
+  let valueEnd = -1;
+  let partStart = 0;
+  let equals = -1;
+  for (let i = 0; i <= query.length; i++) {
+    const c = i === query.length ? AMP : query.charCodeAt(i);
+    if (c === EQUALS && equals === -1) {
+      equals = i;
+    } else if (c === AMP) {
+      if (i > partStart) {
+        const keyEnd = equals === -1 ? i : equals;
+        const match = matchKey(query, partStart, keyEnd, name);
+        if (match === ALIAS) return AMBIGUOUS;
+        if (match === MATCH) {
+          if (valueStart !== -1) return DUPLICATE;
+          valueStart = equals === -1 ? i : equals + 1;
+          valueEnd = i;
+        }
+      }
+      partStart = i + 1;
+      equals = -1;
+    }
+  }
+  if (valueStart === -1) return undefined;
+  return decodeValue(query.slice(valueStart, valueEnd)) ?? NOT_UTF8;
+}
+
+/**
+ * The query without any parameter whose decoded key is `name` (with or
+ * without a value); every other part, empty ones included, kept byte for byte
+ * in its order. Returns `query` itself when there is nothing to remove.
+ */
+export function removeParam(query: string, name: string): string {
+  let out = '';
+  let kept = 0;
+  let removed = false;
+  let partStart = 0;
+  let equals = -1;
+  for (let i = 0; i <= query.length; i++) {
+    const c = i === query.length ? AMP : query.charCodeAt(i);
+    if (c === EQUALS && equals === -1) {
+      equals = i;
+    } else if (c === AMP) {
+      if (i > partStart && matchKey(query, partStart, equals === -1 ? i : equals, name) === MATCH) {
+        removed = true;
+      } else {
+        out = kept === 0 ? query.slice(partStart, i) : `${out}&${query.slice(partStart, i)}`;
+        kept++;
+      }
+      partStart = i + 1;
+      equals = -1;
+    }
+  }
+  return removed ? out : query;
+}
+
+/**
+ * Appends `name=value` to a URI reference, before any `#fragment`; the value
+ * percent-encoded (a session ID needs none: it is base64url).
+ */
 export function appendParam(uri: string, name: string, value: string): string {
   const hash = uri.indexOf('#');
   const base = hash === -1 ? uri : uri.slice(0, hash);
@@ -44,7 +217,7 @@ export function appendParam(uri: string, name: string, value: string): string {
   const q = base.indexOf('?');
   let sep = '?';
   if (q !== -1) sep = q === base.length - 1 || base.endsWith('&') ? '' : '&';
-  return `${base}${sep}${name}=${value}${fragment}`;
+  return `${base}${sep}${name}=${encodeURIComponent(value)}${fragment}`;
 }
 
 /** Splits a request target into raw path and raw query (without the `?`). */
