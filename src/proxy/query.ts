@@ -32,12 +32,10 @@ const DUPLICATE = refusal('duplicate_param');
 const AMBIGUOUS = refusal('ambiguous_param');
 const NOT_UTF8 = refusal('param_not_utf8');
 
-const AMP = 0x26;
 const EQUALS = 0x3d;
 const PLUS = 0x2b;
 const SPACE = 0x20;
 const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
 const UNDERSCORE = 0x5f;
 const DOT = 0x2e;
 
@@ -102,34 +100,55 @@ const NO_MATCH = 0;
 const MATCH = 1;
 const ALIAS = 2;
 
-/** How the key `query[start, end)` relates to `name` (letters, digits, `_`, `-`, `.`). */
+/** Characters PHP writes as `_` in a variable name (an unmatched `[` too), and `+`, a space once decoded. */
+function underscoreLike(c: number): boolean {
+  return c === UNDERSCORE || c === DOT || c === SPACE || c === PLUS || c === OPEN_BRACKET;
+}
+
+/**
+ * How the key `query[start, end)` relates to `name` (letters, digits, `_`,
+ * `-`, `.`). Decoding only shortens a key (`%XX` → one byte) and PHP's
+ * renaming only shortens it or keeps its length, so most keys are settled by
+ * their length and a compare in place; only a key that could still be an
+ * alias is decoded (allocates; a client that sends one is refused anyway).
+ */
 function matchKey(query: string, start: number, end: number, name: string): KeyMatch {
-  let plain = true;
-  for (let i = start; i < end; i++) {
-    const c = query.charCodeAt(i);
-    if (c === PERCENT || c === PLUS || c === SPACE || c === OPEN_BRACKET || c === CLOSE_BRACKET || c === 0) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) {
-    // Decoding changes nothing and PHP's renaming keeps the length: compare in place.
-    if (end - start !== name.length) return NO_MATCH;
+  const length = end - start;
+  if (length < name.length) return NO_MATCH;
+  if (length === name.length) {
     let exact = true;
-    for (let i = 0; i < name.length; i++) {
+    for (let i = 0; i < length; i++) {
       const a = query.charCodeAt(start + i);
       const b = name.charCodeAt(i);
       if (a === b) continue;
-      const aUnderscore = a === DOT || a === UNDERSCORE;
-      const bUnderscore = b === DOT || b === UNDERSCORE;
-      if (!(aUnderscore && bUnderscore)) return NO_MATCH;
+      if (!(underscoreLike(a) && underscoreLike(b))) return NO_MATCH;
       exact = false;
     }
-    return exact ? MATCH : ALIAS;
+    if (exact) return MATCH;
+  } else {
+    // Longer: only an escape, a leading space or a `[` can bring it down to the name's length.
+    const first = query.charCodeAt(start);
+    if (first !== PLUS && first !== SPACE) {
+      let shrinks = false;
+      for (let i = start; i < end; i++) {
+        const c = query.charCodeAt(i);
+        if (c === PERCENT || c === OPEN_BRACKET || c === 0) {
+          shrinks = true;
+          break;
+        }
+      }
+      if (!shrinks) return NO_MATCH;
+    }
   }
   const key = decodeKey(query.slice(start, end));
   if (key === name) return MATCH;
   return phpVariableName(key) === phpVariableName(name) ? ALIAS : NO_MATCH;
+}
+
+/** Index of the first `=` in `query[start, end)`, or `end`. */
+function keyEnd(query: string, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (query.charCodeAt(i) === EQUALS) return i;
+  return end;
 }
 
 /** A value form-decoded as UTF-8, or undefined when its bytes are not UTF-8 (or an escape is malformed). */
@@ -152,26 +171,20 @@ export function decodeValue(raw: string): string | undefined {
 export function findParam(query: string, name: string): string | undefined | Refusal {
   let valueStart = -1;
   let valueEnd = -1;
-  let partStart = 0;
-  let equals = -1;
-  for (let i = 0; i <= query.length; i++) {
-    const c = i === query.length ? AMP : query.charCodeAt(i);
-    if (c === EQUALS && equals === -1) {
-      equals = i;
-    } else if (c === AMP) {
-      if (i > partStart) {
-        const keyEnd = equals === -1 ? i : equals;
-        const match = matchKey(query, partStart, keyEnd, name);
-        if (match === ALIAS) return AMBIGUOUS;
-        if (match === MATCH) {
-          if (valueStart !== -1) return DUPLICATE;
-          valueStart = equals === -1 ? i : equals + 1;
-          valueEnd = i;
-        }
+  for (let start = 0; start <= query.length; ) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    if (end > start) {
+      const k = keyEnd(query, start, end);
+      const match = matchKey(query, start, k, name);
+      if (match === ALIAS) return AMBIGUOUS;
+      if (match === MATCH) {
+        if (valueStart !== -1) return DUPLICATE;
+        valueStart = k === end ? end : k + 1;
+        valueEnd = end;
       }
-      partStart = i + 1;
-      equals = -1;
     }
+    start = end + 1;
   }
   if (valueStart === -1) return undefined;
   return decodeValue(query.slice(valueStart, valueEnd)) ?? NOT_UTF8;
@@ -186,22 +199,16 @@ export function removeParam(query: string, name: string): string {
   let out = '';
   let kept = 0;
   let removed = false;
-  let partStart = 0;
-  let equals = -1;
-  for (let i = 0; i <= query.length; i++) {
-    const c = i === query.length ? AMP : query.charCodeAt(i);
-    if (c === EQUALS && equals === -1) {
-      equals = i;
-    } else if (c === AMP) {
-      if (i > partStart && matchKey(query, partStart, equals === -1 ? i : equals, name) === MATCH) {
-        removed = true;
-      } else {
-        out = kept === 0 ? query.slice(partStart, i) : `${out}&${query.slice(partStart, i)}`;
-        kept++;
-      }
-      partStart = i + 1;
-      equals = -1;
+  for (let start = 0; start <= query.length; ) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    if (end > start && matchKey(query, start, keyEnd(query, start, end), name) === MATCH) {
+      removed = true;
+    } else {
+      out = kept === 0 ? query.slice(start, end) : `${out}&${query.slice(start, end)}`;
+      kept++;
     }
+    start = end + 1;
   }
   return removed ? out : query;
 }
