@@ -19,9 +19,14 @@
  * refused. The refusals are `400 EDGE_ERR_BAD_REQUEST` with the reasons in
  * refusal.ts.
  *
- * Cost: one scan of the query per parameter looked up, no allocation for a
- * key that is spelled plainly (no `%`, `+`); only the value found is sliced
- * and, when it holds `%` or `+`, decoded.
+ * Cost: checkQuery is one table look-up per character. A lookup finds the
+ * `&`s with indexOf (native) and looks at keys only: a key of another length
+ * than the name is settled without reading it, one of the same length by a
+ * compare in place; nothing is allocated but the value found (sliced, and
+ * decoded when it holds `%` or `+`). Only a key that could be an alias of the
+ * name (an escape, a `[`, a leading space) is decoded. Measured with the
+ * marker and the token looked up on a 66-character query: about 3 × the
+ * cost of the raw first-match lookup it replaced, well under a microsecond.
  */
 import { escapedByte, inClass, IN_QUERY, PERCENT } from './rfc3986.js';
 import { refusal, type Refusal } from './refusal.js';
