@@ -79,6 +79,35 @@ const piece = fc.oneof(
 );
 const rawPath = fc.array(piece, { maxLength: 24 }).map((parts) => `/${parts.join('')}`);
 
+/** RFC 3986 §5.2.4, rule by rule, on a string buffer: the oracle. */
+function rfcRemoveDotSegments(path: string): string {
+  let input = path;
+  let output = '';
+  const dropLastSegment = (): void => {
+    output = output.slice(0, Math.max(0, output.lastIndexOf('/')));
+  };
+  while (input.length > 0) {
+    if (input.startsWith('../')) input = input.slice(3);
+    else if (input.startsWith('./')) input = input.slice(2);
+    else if (input.startsWith('/./')) input = input.slice(2);
+    else if (input === '/.') input = '/';
+    else if (input.startsWith('/../')) {
+      input = input.slice(3);
+      dropLastSegment();
+    } else if (input === '/..') {
+      input = '/';
+      dropLastSegment();
+    } else if (input === '.' || input === '..') input = '';
+    else {
+      const next = input.indexOf('/', 1);
+      const segment = next === -1 ? input : input.slice(0, next);
+      output += segment;
+      input = input.slice(segment.length);
+    }
+  }
+  return output;
+}
+
 describe('normalizePath properties', () => {
   it('never throws, and a normalized path is normal: no dot-segment, never above or off the root', () => {
     fc.assert(
@@ -108,16 +137,16 @@ describe('normalizePath properties', () => {
     );
   });
 
-  it('agrees with the WHATWG URL parser on where a path without refused bytes lands', () => {
-    // The URL parser also resolves dot-segments (and %2e); where both accept, they must agree.
+  it('agrees with RFC 3986 §5.2.4 written out literally, on every path it accepts', () => {
+    // (Not new URL(): Node 20's parser leaves "/x/.a/." unresolved, where WHATWG and RFC 3986 give "/x/.a/".)
     const safe = fc.array(fc.constantFrom('/', '.', '..', '%2e', '%2E', 'a', 'b', 'c'), { maxLength: 16 }).map((parts) => `/x/y/${parts.join('')}`);
     fc.assert(
       fc.property(safe, (raw) => {
         const out = normalizePath(raw);
         if (isRefusal(out)) return;
-        expect(new URL(out, 'http://h').pathname).toBe(new URL(raw, 'http://h').pathname.replaceAll('%2E', '.').replaceAll('%2e', '.'));
+        expect(out).toBe(rfcRemoveDotSegments(raw.replaceAll(/%2e/gi, '.')));
       }),
-      { numRuns: 2000 },
+      { numRuns: 3000 },
     );
   });
 });
