@@ -185,7 +185,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
           clientIp,
           userAgent,
           host: req.headers.host ?? '',
-          path: path,
+          path,
           query: upstreamQuery,
           token,
           referer: req.headers.referer ?? '',
