@@ -18,8 +18,10 @@
  * written IPv4-mapped (`::ffff:10.0.0.0/104`) and vice versa. User-Agent
  * patterns are regular expressions, matched case-insensitively anywhere in
  * the header (anchor them with ^…$ to match the whole value). Tokens compare
- * with the raw query value, still percent-encoded: write a token as it
- * appears in the URL (`a%2Bb`, not `a+b`).
+ * with the value the middleware reads (hardening issue, item 8): decoded as a
+ * form (proxy/query.ts), so `?token=a%2Bb` is `a+b`, `?token=a+b` is `a b`
+ * and `?%74oken=BAD` is `BAD`. Write a token as the middleware sees it, not
+ * as it appears in the URL.
  */
 import { createHash } from 'node:crypto';
 import { isIP, type BlockList } from 'node:net';
@@ -39,7 +41,7 @@ export type RuleResult = { allow: boolean; reason: string } | undefined;
 
 export interface RuleInput {
   readonly clientIp: string;
-  /** Raw (percent-encoded) value of the token parameter, if the query has one. */
+  /** Value of the token parameter, decoded as the middleware reads it, if the query has one. */
   readonly token: string | undefined;
   readonly userAgent: string;
 }
@@ -52,12 +54,11 @@ const TOKEN_DENIED = Object.freeze({ allow: false, reason: 'token_denied' });
 const TOKEN_ALLOWED = Object.freeze({ allow: true, reason: 'token_allowed' });
 
 /**
- * A token is compared with the raw value findParam() returns: everything
- * between `=` and the next `&`. So it can hold neither `&` nor `#` (the
- * fragment never reaches us), nor spaces, controls or non-ASCII (a request
- * target carries them percent-encoded).
+ * A configured token that still looks percent-encoded (`a%2Bb`): tokens used
+ * to be compared raw and are now compared decoded, so such an entry would
+ * silently stop matching; refused, with the reason, instead.
  */
-const RAW_QUERY_VALUE = /^[!-"$-%'-~]+$/;
+const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
 
 function compileUserAgent(source: string): RegExp {
   return new RegExp(source, 'i');
@@ -89,8 +90,9 @@ export function validateRules(config: RulesConfig): string | undefined {
   for (const list of ['tokenAllow', 'tokenDeny'] as const) {
     const entries = config[list];
     for (let i = 0; i < entries.length; i++) {
-      if (!RAW_QUERY_VALUE.test(entries[i]!)) {
-        return `rules.${list}[${i}]: not a query value as it appears in a URL (empty, or holds "&", "#", a space, a control or a non-ASCII character): percent-encode it`;
+      if (entries[i] === '') return `rules.${list}[${i}]: empty`;
+      if (PERCENT_ESCAPE.test(entries[i]!)) {
+        return `rules.${list}[${i}]: looks percent-encoded: tokens are compared decoded, as the middleware reads them (write "a+b" for ?token=a%2Bb)`;
       }
     }
   }

@@ -38,7 +38,7 @@ export interface SecureTokenInput {
  */
 export const SECURETOKEN_CLOCK_SKEW_MS = 5_000;
 
-/** Longest raw token looked at: a real one is ~40+1+32+1+10+1+10 characters. */
+/** Longest token looked at: a real one is ~40+1+32+1+10+1+10 characters. */
 export const SECURETOKEN_MAX_LENGTH = 512;
 
 const SHA1_HEX = /^[0-9a-fA-F]{40}$/;
@@ -66,18 +66,14 @@ function digest(input: SecureTokenInput, config: SecureTokenConfig, start: strin
 }
 
 /**
- * Verifies `token`, the raw (possibly percent-encoded) query value. A missing
- * token is malformed. Throws only on an empty secret (a config error).
+ * Verifies `token`, the query value already decoded (proxy/query.ts: the
+ * value a middleware would read, so `%2D` is `-` and decoding happens once,
+ * there). A missing token is malformed. Throws only on an empty secret (a
+ * config error).
  */
 export function verifySecureToken(token: string | undefined, input: SecureTokenInput, config: SecureTokenConfig, nowMs: number): SecureTokenResult {
   if (token === undefined || token.length > SECURETOKEN_MAX_LENGTH) return MALFORMED;
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(token);
-  } catch {
-    return MALFORMED;
-  }
-  const parts = decoded.split('-');
+  const parts = token.split('-');
   if (parts.length !== 4) return MALFORMED;
   const [hash, salt, end, start] = parts as [string, string, string, string];
   if (!SHA1_HEX.test(hash) || salt === '' || !SECONDS.test(end) || !SECONDS.test(start)) return MALFORMED;

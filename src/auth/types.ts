@@ -19,7 +19,11 @@ export interface AuthRequest {
   readonly kind: 'hls' | 'mpegts';
   /** `new` for the first check of a session, `update` for a re-check. */
   readonly requestType: 'new' | 'update';
-  /** Raw (percent-encoded) value of the token parameter (session.tokenParam), if the query has one. */
+  /**
+   * Value of the token parameter (session.tokenParam), if the query has one,
+   * decoded as the middleware reads it (`+` is a space, `%XX` a byte of
+   * UTF-8): backends that build a query encode it again.
+   */
   readonly token: string | undefined;
   /** How many checks this session had before this one (0 for the first): Flussonic's request_number. */
   readonly requestNumber: number;

@@ -15,8 +15,10 @@ import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
 import type { Forwarder } from './forward.js';
-import { upstreamRequestHeaders } from './headers.js';
-import { findParam, removeParam, splitTarget } from './query.js';
+import { hasDuplicateHost, upstreamRequestHeaders } from './headers.js';
+import { normalizePath } from './path.js';
+import { checkQuery, findParam, removeParam, splitTarget } from './query.js';
+import { isRefusal, refusal } from './refusal.js';
 import { QueryRedactor } from '../redact.js';
 import { answerReadiness, send } from '../admin/server.js';
 
@@ -32,6 +34,8 @@ export interface RequestHandlerDeps {
   /** Set when /healthz and /readyz are also served on the public listener (health.public). */
   readonly isReady?: () => Promise<boolean>;
 }
+
+const DUPLICATE_HOST = refusal('duplicate_host');
 
 /** Error responses without a variable part, serialized once. */
 const FIXED_BODIES = new Map<ErrorCode, Buffer>(Object.keys(ERROR_CODES).map((code) => [code as ErrorCode, Buffer.from(errorBody(code as ErrorCode))]));
@@ -127,11 +131,23 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', 'request target must be a path', started);
       return;
     }
+    // Read the request as the middleware and the origin will, or refuse it, before anything else
+    // (hardening issue, items 2, 8, 13): what is matched is what is forwarded.
+    const { path: rawPath, query } = splitTarget(target);
+    const path = normalizePath(rawPath);
+    if (isRefusal(path)) {
+      sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', path.refused, started);
+      return;
+    }
+    const unreadable = checkQuery(query) ?? (hasDuplicateHost(req.rawHeaders) ? DUPLICATE_HOST : undefined);
+    if (unreadable !== undefined) {
+      sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', unreadable.refused, started);
+      return;
+    }
     if (method !== 'GET' && method !== 'HEAD') {
       sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, started, { allow: 'GET, HEAD' });
       return;
     }
-    const { path, query } = splitTarget(target);
     accessLog?.watch(req, res, path, query, started);
     if (deps.isReady !== undefined && (path === '/healthz' || path === '/readyz')) {
       if (path === '/healthz') send(res, 200, 'text/plain', 'ok\n');
@@ -149,14 +165,24 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     const peerIp = normalizeIp(req.socket.remoteAddress);
     const clientIp = trustedProxies === undefined ? peerIp : clientIpOf(req.socket.remoteAddress, req.headers, trustedProxies);
 
+    // Keys are compared decoded and a repeated or ambiguous marker is refused (query.ts).
     const marker = findParam(query, param);
+    if (isRefusal(marker)) {
+      sendError(res, kind, 'EDGE_ERR_BAD_REQUEST', marker.refused, started);
+      return;
+    }
     const upstreamQuery = marker === undefined ? query : removeParam(query, param);
     let session = marker === undefined ? undefined : sessions.byMarker(marker, channel);
     // With session.bindIp a marker used from another address is treated like an unknown one.
     if (session !== undefined && bindIp && session.clientIp !== clientIp) session = undefined;
     if (session === undefined) {
-      const userAgent = req.headers['user-agent'] ?? '';
+      // The token as the middleware reads it (decoded); read only when a session has to be found or opened.
       const token = findParam(upstreamQuery, tokenParam);
+      if (isRefusal(token)) {
+        sendError(res, kind, 'EDGE_ERR_BAD_REQUEST', token.refused, started);
+        return;
+      }
+      const userAgent = req.headers['user-agent'] ?? '';
       session = sessions.joinOrOpen(
         {
           channel,

@@ -18,6 +18,17 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Request headers we set ourselves, so the client's copies are dropped. */
 const REPLACED_ON_REQUEST = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'accept-encoding', 'content-length', 'expect']);
 
+/**
+ * Request headers a client could use to make the origin believe something the
+ * edge did not check, never passed on: `Forwarded` (RFC 7239: another
+ * client address, host or protocol), and the URL overrides some frameworks
+ * honour (`X-Original-URL`, `X-Rewrite-URL`: another path than the one whose
+ * channel was matched). Every `X-Forwarded-*` is dropped too (prefix check
+ * below); the edge writes its own For/Proto/Host.
+ */
+const STRIPPED_ON_REQUEST = new Set(['forwarded', 'x-original-url', 'x-rewrite-url']);
+const X_FORWARDED = 'x-forwarded-';
+
 /** Header names listed in a Connection header are hop-by-hop too. */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
@@ -47,6 +58,30 @@ export interface ForwardingInfo {
 }
 
 /**
+ * True when the raw header list has more than one Host: the middleware
+ * (X-Real-Host) would read the first and the origin, behind another proxy,
+ * maybe the second (hardening issue, item 13). Compares names without
+ * lower-casing them: no allocation.
+ */
+export function hasDuplicateHost(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (
+      name.length === 4 &&
+      (name.charCodeAt(0) | 0x20) === 0x68 /* h */ &&
+      (name.charCodeAt(1) | 0x20) === 0x6f /* o */ &&
+      (name.charCodeAt(2) | 0x20) === 0x73 /* s */ &&
+      (name.charCodeAt(3) | 0x20) === 0x74 /* t */
+    ) {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
+/**
  * Upstream request headers as a flat [name, value, …] list (undici's cheapest
  * form), from the client's raw headers.
  */
@@ -62,7 +97,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingI
     if (name === 'host') clientHost = value;
     else if (name === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
     else if (name === 'x-forwarded-proto') proto ??= value;
-    if (HOP_BY_HOP.has(name) || REPLACED_ON_REQUEST.has(name) || dropped?.has(name) === true) continue;
+    if (HOP_BY_HOP.has(name) || REPLACED_ON_REQUEST.has(name) || STRIPPED_ON_REQUEST.has(name) || name.startsWith(X_FORWARDED) || dropped?.has(name) === true) continue;
     if (info.dropRange === true && (name === 'range' || name === 'if-range')) continue;
     out.push(name, value);
   }

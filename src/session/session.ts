@@ -37,7 +37,7 @@ export interface SessionOrigin {
   /** Path and raw query (without the marker) of the request that opened the session: re-checks reuse them. */
   readonly path: string;
   readonly query: string;
-  /** Raw value of the token parameter in `query`, if any. */
+  /** Value of the token parameter in `query`, decoded as the middleware reads it (proxy/query.ts), if any. */
   readonly token: string | undefined;
   readonly referer: string;
 }

@@ -4,6 +4,7 @@
 
 import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import net from 'node:net';
 import { waitFor } from './wait.js';
 
 export interface HttpResult {
@@ -117,5 +118,40 @@ export function openStream(target: string, opts: { headers?: Record<string, stri
       reject(err);
     });
     req.end();
+  });
+}
+
+export interface RawResult {
+  /** Status of the first response on the connection (0 when none arrived). */
+  status: number;
+  /** Everything the server sent, as latin1 text. */
+  text: string;
+  /** The first response's body (after the blank line), as text. */
+  body: string;
+}
+
+/**
+ * Sends `head` (request line and headers, `\r\n`-separated, WITHOUT the final blank line) as raw
+ * bytes on a fresh connection, with `Connection: close` added, and reads until the server closes.
+ * For what node:http refuses to send: two Host headers, a `#` in the target.
+ */
+export function sendRaw(baseUrl: string, head: string, timeoutMs = 5000): Promise<RawResult> {
+  const u = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(Number(u.port), u.hostname, () => socket.write(`${head}\r\nConnection: close\r\n\r\n`, 'latin1'));
+    const timer = setTimeout(() => socket.destroy(new Error('sendRaw: no close in time')), timeoutMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      const split = text.indexOf('\r\n\r\n');
+      resolve({ status: m === null ? 0 : Number(m[1]), text, body: split === -1 ? '' : text.slice(split + 4) });
+    });
   });
 }

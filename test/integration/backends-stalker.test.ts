@@ -31,10 +31,14 @@ describe('stalker: the check request', () => {
     expect(Object.keys(r.headers).filter((h) => h.startsWith('x-'))).toEqual([]);
   });
 
-  it('passes a percent-encoded token byte for byte', async () => {
+  it('sends the decoded token encoded once: $_GET["token"] is exactly the token the edge read', async () => {
+    // The edge decodes `?token=a%2Fb%3D%3D+c%20` to `a/b== c ` (as PHP does); whatever it holds
+    // (`&`, `#`, `=`) cannot add or cut a parameter of the check.
     const { mw, backend } = await setup();
-    const verdict = await check(backend, 'a%2Fb%3D%3D+c%20');
-    expect(mw.requests[0]!.rawUrl).toBe(`${CHECK}?token=a%2Fb%3D%3D+c%20`);
+    const verdict = await check(backend, 'a/b== c ');
+    expect(mw.requests[0]!.rawUrl).toBe(`${CHECK}?token=a%2Fb%3D%3D%20c%20`);
+    await check(backend, 'x&token=other#frag');
+    expect(mw.requests[1]!.rawUrl).toBe(`${CHECK}?token=x%26token%3Dother%23frag`);
     expect(verdict).toEqual({ allow: false, reason: 'backend_403' });
   });
 

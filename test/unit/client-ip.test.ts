@@ -26,9 +26,22 @@ describe('clientIpOf', () => {
     expect(clientIpOf('fd00::1', { 'x-forwarded-for': '2001:db8::7' }, trusted)).toBe('2001:db8::7');
   });
 
-  it('stops at garbage in the chain and falls back to X-Real-IP, then the socket', () => {
-    expect(clientIpOf('10.0.0.5', { 'x-forwarded-for': 'unknown' }, trusted)).toBe('10.0.0.5');
+  it('reads X-Real-IP from a trusted proxy only when there is no X-Forwarded-For', () => {
     expect(clientIpOf('10.0.0.5', { 'x-real-ip': '203.0.113.8' }, trusted)).toBe('203.0.113.8');
+    expect(clientIpOf('10.0.0.5', { 'x-real-ip': ' 203.0.113.8 ' }, trusted)).toBe('203.0.113.8');
+    expect(clientIpOf('10.0.0.5', { 'x-forwarded-for': ' ', 'x-real-ip': '203.0.113.8' }, trusted)).toBe('203.0.113.8');
     expect(clientIpOf('10.0.0.5', { 'x-real-ip': 'not-an-ip' }, trusted)).toBe('10.0.0.5');
+  });
+
+  it('garbage in X-Forwarded-For: the client is the nearest hop we can vouch for, never X-Real-IP', () => {
+    // Regression (hardening issue, item 13): a last entry that is not an IP made the edge believe
+    // the client's own X-Real-IP.
+    expect(clientIpOf('10.0.0.5', { 'x-forwarded-for': 'unknown', 'x-real-ip': '203.0.113.8' }, trusted)).toBe('10.0.0.5');
+    expect(clientIpOf('10.0.0.5', { 'x-forwarded-for': '203.0.113.7, nonsense', 'x-real-ip': '203.0.113.8' }, trusted)).toBe('10.0.0.5');
+    expect(clientIpOf('10.0.0.5', { 'x-forwarded-for': '203.0.113.7,', 'x-real-ip': '203.0.113.8' }, trusted)).toBe('10.0.0.5');
+    // Behind the garbage, a trusted hop: that hop is as far as the chain can be believed.
+    expect(clientIpOf('10.0.0.5', { 'x-forwarded-for': 'garbage, 10.1.1.1', 'x-real-ip': '203.0.113.8' }, trusted)).toBe('10.1.1.1');
+    // An untrusted hop before the garbage is reached first and is the answer, as ever.
+    expect(clientIpOf('10.0.0.5', { 'x-forwarded-for': 'garbage, 203.0.113.7', 'x-real-ip': '203.0.113.8' }, trusted)).toBe('203.0.113.7');
   });
 });

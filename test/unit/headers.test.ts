@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { clientResponseHeaders, hasDuplicateHost, upstreamRequestHeaders } from '../../src/proxy/headers.js';
 
 const pairs = (flat: string[]): [string, string][] => flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1]!] as [string, string]] : []));
 
@@ -37,11 +37,42 @@ describe('upstreamRequestHeaders', () => {
     expect(h.has('if-range')).toBe(false);
   });
 
+  it("never passes on a client's Forwarded, X-Forwarded-* or URL-override headers", () => {
+    const withForwarding = [
+      ...raw,
+      'Forwarded', 'for=6.6.6.6;host=admin.internal;proto=https',
+      'X-Forwarded-Port', '443',
+      'X-Forwarded-Prefix', '/admin',
+      'x-forwarded-server', 'x',
+      'X-Original-URL', '/play/b/index.m3u8',
+      'X-Rewrite-URL', '/secret',
+      'X-Forwardedness', 'kept: not a forwarding header',
+    ];
+    for (const fromTrustedProxy of [false, true]) {
+      const out = pairs(upstreamRequestHeaders(withForwarding, { upstreamHost: 'a', clientIp: '1.1.1.1', peerIp: fromTrustedProxy ? '10.0.0.2' : '1.1.1.1', fromTrustedProxy }));
+      const names = out.map(([n]) => n);
+      for (const gone of ['forwarded', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-original-url', 'x-rewrite-url']) expect(names, gone).not.toContain(gone);
+      // Ours, once each.
+      for (const ours of ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']) expect(names.filter((n) => n === ours), ours).toHaveLength(1);
+      expect(names).toContain('x-forwardedness');
+    }
+  });
+
   it('extends the chain of a trusted proxy', () => {
     const h = new Map(pairs(upstreamRequestHeaders(raw, { upstreamHost: 'astra:8000', clientIp: '6.6.6.6', peerIp: '10.0.0.2', fromTrustedProxy: true })));
     expect(h.get('x-forwarded-for')).toBe('6.6.6.6, 10.0.0.2');
     expect(h.get('x-forwarded-proto')).toBe('https');
     expect(h.get('x-real-ip')).toBe('6.6.6.6');
+  });
+});
+
+describe('hasDuplicateHost', () => {
+  it('finds a second Host whatever its case, and only Host', () => {
+    expect(hasDuplicateHost(['Host', 'a', 'User-Agent', 'x'])).toBe(false);
+    expect(hasDuplicateHost([])).toBe(false);
+    expect(hasDuplicateHost(['Host', 'a', 'hOST', 'b'])).toBe(true);
+    expect(hasDuplicateHost(['host', 'a', 'X', '1', 'HOST', 'a'])).toBe(true);
+    expect(hasDuplicateHost(['Host', 'a', 'Hosts', 'b', 'Ghost', 'c', 'X-Host', 'd'])).toBe(false);
   });
 });
 

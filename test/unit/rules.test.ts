@@ -98,10 +98,13 @@ describe('LocalRules User-Agent patterns', () => {
 });
 
 describe('LocalRules tokens', () => {
-  it('compare exactly, with the raw percent-encoded value', () => {
-    const r = rules({ tokenAllow: ['a%2Bb', 'Secret1'], tokenDeny: ['leaked'] });
-    expect(ask(r, '198.51.100.1', 'a%2Bb')?.reason).toBe('token_allowed');
-    expect(ask(r, '198.51.100.1', 'a+b')).toBeUndefined();
+  it('compare exactly, with the decoded value the middleware reads', () => {
+    // The handler decodes `?token=a%2Bb` to `a+b` and `?token=a+b` to `a b` (proxy/query.ts).
+    const r = rules({ tokenAllow: ['a+b', 'Secret1', 'ключ'], tokenDeny: ['leaked', 'with space'] });
+    expect(ask(r, '198.51.100.1', 'a+b')?.reason).toBe('token_allowed');
+    expect(ask(r, '198.51.100.1', 'a b')).toBeUndefined();
+    expect(ask(r, '198.51.100.1', 'ключ')?.reason).toBe('token_allowed');
+    expect(ask(r, '198.51.100.1', 'with space')?.reason).toBe('token_denied');
     expect(ask(r, '198.51.100.1', 'Secret1')?.reason).toBe('token_allowed');
     expect(ask(r, '198.51.100.1', 'secret1')).toBeUndefined();
     expect(ask(r, '198.51.100.1', 'Secret')).toBeUndefined();
@@ -125,7 +128,7 @@ describe('LocalRules tokens', () => {
 describe('validateRules', () => {
   it('accepts a valid config', () => {
     expect(validateRules(NONE)).toBeUndefined();
-    expect(validateRules({ ipAllow: ['10.0.0.0/8', '::1', 'fd00::/8', '::ffff:10.0.0.0/104'], ipDeny: ['0.0.0.0/0'], tokenAllow: ['abc=def', 'a%2Bb'], tokenDeny: ['x'], userAgentDeny: ['^$', 'curl|wget'] })).toBeUndefined();
+    expect(validateRules({ ipAllow: ['10.0.0.0/8', '::1', 'fd00::/8', '::ffff:10.0.0.0/104'], ipDeny: ['0.0.0.0/0'], tokenAllow: ['abc=def', 'a+b', 'has space', 'ключ', 'x#y&z', '100%'], tokenDeny: ['x'], userAgentDeny: ['^$', 'curl|wget'] })).toBeUndefined();
   });
 
   it.each([
@@ -148,10 +151,13 @@ describe('validateRules', () => {
   });
 
   it('names a bad token by position and never echoes it', () => {
-    for (const [list, bad] of [['tokenAllow', 'secret&more'], ['tokenDeny', 'has space'], ['tokenAllow', 'x#y'], ['tokenDeny', 'ключ'], ['tokenAllow', '']] as const) {
+    expect(validateRules({ ...NONE, tokenAllow: ['fine', ''] })).toBe('rules.tokenAllow[1]: empty');
+    // Compared decoded since the query is read as the middleware reads it: an entry written
+    // percent-encoded (as the old raw comparison wanted) would silently never match.
+    for (const [list, bad] of [['tokenAllow', 'secret%2Bmore'], ['tokenDeny', 'a%2fb'], ['tokenDeny', '%41']] as const) {
       const message = validateRules({ ...NONE, [list]: ['fine', bad] });
-      expect(message).toMatch(new RegExp(`^rules\\.${list}\\[1\\]: not a query value as it appears in a URL`));
-      if (bad !== '') expect(message).not.toContain(bad);
+      expect(message).toMatch(new RegExp(`^rules\\.${list}\\[1\\]: looks percent-encoded: tokens are compared decoded`));
+      expect(message).not.toContain(bad);
     }
   });
 

@@ -4,9 +4,9 @@
  * request_number=&session_id=&stream_clients=&total_clients=&qs=&user_agent=&
  * referer=&host=`, after any query the configured URL has of its own.
  *
- * Values are percent-encoded once, except `token`, which is passed exactly as
- * the client sent it (already percent-encoded), and `qs`, the client's raw
- * query, encoded once so it survives as one value. `200` and `302` allow (the
+ * Every value is percent-encoded once: `token` is the decoded value (what the
+ * edge's rules saw), and `qs`, the client's raw query, is encoded once so it
+ * survives as one value. `200` and `302` allow (the
  * redirect is not followed, as Flussonic does not), `403` and any other
  * status below 500 deny, 5xx and transport failures are "unavailable" (thrown
  * by the client). Answer headers: X-AuthDuration, X-UserId, X-Max-Sessions,
@@ -16,7 +16,7 @@ import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
 import { appendQuery, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
 import { verdictFromHeaders } from './response.js';
 
-/** The query Flussonic sends, in its order; `token` comes raw, everything else encoded here. */
+/** The query Flussonic sends, in its order; every value encoded here. */
 export function flussonicQuery(request: AuthRequest): string {
   const e = encodeURIComponent;
   return [
@@ -24,7 +24,7 @@ export function flussonicQuery(request: AuthRequest): string {
     `proto=${e(request.kind)}`,
     `ip=${e(request.clientIp)}`,
     // No token: sent empty, so a backend that allows by IP or referer still gets its fixed parameter set.
-    `token=${request.token ?? ''}`,
+    `token=${e(request.token ?? '')}`,
     `request_type=${request.requestType === 'new' ? 'new_session' : 'update_session'}`,
     `request_number=${request.requestNumber}`,
     `session_id=${e(request.sessionId)}`,

@@ -1,9 +1,11 @@
 /**
  * Microimpulse Smarty, `StreamServiceTokenCheck` (PROTOCOLS §3):
  * `GET <address>/tvmiddleware/api/streamservice/token/check/?token=<t>&name=<channel>&ip=<client ip>`.
- * The token goes raw (exactly as the client sent it); `name` (checked against
- * the token's content) and `ip` (checked when the service has IP checking on)
- * are optional and percent-encoded.
+ * Every value is percent-encoded here: the token (decoded from the client's
+ * query, so Smarty reads the same token the edge's rules saw), `name`
+ * (checked against the token's content) and `ip` (checked when the service
+ * has IP checking on), both optional. Nothing a client sends can add, change
+ * or cut off a parameter (a raw `#` used to drop `name` and `ip`).
  *
  * The answer is JSON with `error`: 0 valid, 1 expired, 2 other content,
  * 3 other IP. Smarty documents no status codes, so (inference, PROTOCOLS §3)
@@ -74,7 +76,7 @@ export class SmartyBackend implements AuthBackend {
   async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     // Smarty's tokens are one-time tokens in the stream URL: without one there is nothing to check.
     if (request.token === undefined || request.token === '') return { allow: false, reason: 'no_token' };
-    let query = `token=${request.token}`; // raw, as the client sent it
+    let query = `token=${encodeURIComponent(request.token)}`;
     if (this.sendName) query += `&name=${encodeURIComponent(request.channel)}`;
     if (this.sendIp) query += `&ip=${encodeURIComponent(request.clientIp)}`;
     const answer = await this.client.get(`${this.checkPath}?${query}`, ['user-agent', 'astra-auth-edge'], signal, true);

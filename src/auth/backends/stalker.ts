@@ -1,7 +1,8 @@
 /**
  * Ministra / Stalker portal, "Temporary URL → Flussonic support" (PROTOCOLS §2):
  * `GET <address>/server/api/chk_flussonic_tmp_link.php?token=<token>`, the
- * token exactly as the client sent it. The portal reads nothing else, so no
+ * token as PHP will read it (the decoded value, percent-encoded again here,
+ * so nothing in it can add or cut a parameter). The portal reads nothing else, so no
  * X-Real-* headers. `200` allows with X-AuthDuration (36000 s), X-UserId,
  * X-Max-Sessions and X-Unique; a missing or unknown token gets `403`.
  *
@@ -30,8 +31,8 @@ export class StalkerBackend implements AuthBackend {
   async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     // The portal answers 403 to a missing token: save the round trip.
     if (request.token === undefined || request.token === '') return { allow: false, reason: 'no_token' };
-    // request.token is the raw (still percent-encoded) query value: passed byte for byte.
-    const answer = await this.client.get(`${this.checkPath}?token=${request.token}`, ['user-agent', 'astra-auth-edge'], signal);
+    // request.token is decoded: encoded once here, $_GET['token'] is exactly it.
+    const answer = await this.client.get(`${this.checkPath}?token=${encodeURIComponent(request.token)}`, ['user-agent', 'astra-auth-edge'], signal);
     const { status } = answer;
     // The script only ever says 200 or 403.
     expect200Or4xx(status, 'portal');
