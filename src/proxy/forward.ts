@@ -214,8 +214,12 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
     // A reset, not a close: a FIN would queue behind the unread bytes, and the kernel would keep the
     // orphaned socket and its full send buffer, probing a zero window, for minutes.
     const socket = this.res.socket;
-    if (socket !== null) socket.resetAndDestroy();
-    else this.res.destroy();
+    try {
+      if (socket === null) this.res.destroy();
+      else socket.resetAndDestroy();
+    } catch {
+      this.res.destroy(); // not a TCP socket (resetAndDestroy throws): a plain close
+    }
   }
 
   /** Called by undici's two terminal callbacks: the upstream request is over. */
