@@ -38,7 +38,7 @@ const STARTUP_PROBE_TIMEOUT_MS = 1000;
 const UPSTREAM_PROBE_TIMEOUT_MS = 1000;
 
 /** Settings a SIGHUP applies; the rest needs a restart (listeners, pools, the store's size). */
-const RELOADABLE = ['backend', 'backends', 'rules', 'securetoken', 'auth', 'limits', 'session.idleTimeoutMs', 'log.level'] as const;
+const RELOADABLE = ['backend', 'backends', 'rules', 'securetoken', 'auth', 'limits', 'session.idleTimeoutMs', 'session.maxStreams', 'log.level'] as const;
 
 export interface EdgeApp {
   readonly config: EdgeConfig;
@@ -67,13 +67,17 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   const log = options.log ?? createLogger(config.log.level);
   // Components reference each other through closures that run later (eviction, scrape, timers).
   const store = new MemorySessionStore(config.auth.maxEntries, (s) => sessions.evicted(s));
-  const metrics = new EdgeMetrics({ store, activeSessions: () => sessions.table.countByKind() }, { processMetrics: options.processMetrics ?? true });
+  const metrics = new EdgeMetrics(
+    { store, activeSessions: () => sessions.table.countByKind(), openStreams: () => forwarder.openStreams },
+    { processMetrics: options.processMetrics ?? true },
+  );
   const notifier = config.session.closeWebhook === undefined ? undefined : new CloseNotifier(config.session.closeWebhook, log);
   const sessions: SessionRegistry = new SessionRegistry({
     store,
     auth: config.auth,
     limits: config.limits,
     idleTimeoutMs: config.session.idleTimeoutMs,
+    maxStreamsPerSession: config.session.maxStreams,
     log,
     metrics,
     notifier,
@@ -88,7 +92,14 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     metrics,
     log,
   });
-  const forwarder = new Forwarder({ upstream: config.upstream, maxPlaylistBytes: config.hls.maxPlaylistBytes, sessionParam: config.session.param, metrics, log });
+  const forwarder: Forwarder = new Forwarder({
+    upstream: config.upstream,
+    maxPlaylistBytes: config.hls.maxPlaylistBytes,
+    sessionParam: config.session.param,
+    clientStallTimeoutMs: config.proxy.clientStallTimeoutMs,
+    metrics,
+    log,
+  });
   const trustedProxies = cidrList(config.proxy.trustedProxies);
 
   let listening = false;
@@ -184,10 +195,10 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
         auth: next.auth,
         backendTimeoutMs: overallTimeoutMs(next.backends),
       });
-      sessions.reconfigure({ auth: next.auth, limits: next.limits, idleTimeoutMs: next.session.idleTimeoutMs });
+      sessions.reconfigure({ auth: next.auth, limits: next.limits, idleTimeoutMs: next.session.idleTimeoutMs, maxStreamsPerSession: next.session.maxStreams });
       log.level = next.log.level;
       // Keep the settings that could not change live as they are, so `config` says what is in force.
-      config = needsRestart.length === 0 ? next : { ...config, backend: next.backend, backends: next.backends, rules: next.rules, securetoken: next.securetoken, auth: { ...next.auth, maxEntries: config.auth.maxEntries }, limits: next.limits, session: { ...config.session, idleTimeoutMs: next.session.idleTimeoutMs }, log: { ...config.log, level: next.log.level } };
+      config = needsRestart.length === 0 ? next : { ...config, backend: next.backend, backends: next.backends, rules: next.rules, securetoken: next.securetoken, auth: { ...next.auth, maxEntries: config.auth.maxEntries }, limits: next.limits, session: { ...config.session, idleTimeoutMs: next.session.idleTimeoutMs, maxStreams: next.session.maxStreams }, log: { ...config.log, level: next.log.level } };
       log.info({ changed: changed.filter((k) => !needsRestart.includes(k)), needsRestart }, 'configuration reloaded');
       if (needsRestart.length > 0) log.warn({ settings: needsRestart }, 'these changed settings take effect only after a restart');
       return needsRestart;

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   EDGE_ERR_UPSTREAM_RESET: { status: 502, text: 'upstream closed the connection before answering' },
   EDGE_ERR_UPSTREAM_INVALID: { status: 502, text: 'upstream sent an invalid response' },
   EDGE_ERR_UPSTREAM_TIMEOUT: { status: 504, text: 'upstream did not answer in time' },
+  EDGE_ERR_STREAM_CAPACITY: { status: 503, text: 'upstream.streamConnections MPEG-TS streams are open; retry later' },
   EDGE_ERR_PLAYLIST_TOO_LARGE: { status: 502, text: 'upstream playlist exceeds hls.maxPlaylistBytes' },
   EDGE_ERR_CACHE_OBJECT_TOO_LARGE: { status: 502, text: 'upstream body exceeds cache.maxObjectSize' },
   EDGE_ERR_BACKEND_TIMEOUT: { status: 503, text: 'middleware did not answer in time' },

@@ -26,6 +26,9 @@ export interface ConfigSources {
 
 type Origin = 'flag' | 'env' | 'file' | 'default';
 
+/** proxy.clientStallTimeout below this would cut players on a Wi-Fi hiccup or a GC pause of theirs. */
+const MIN_CLIENT_STALL_TIMEOUT_MS = 1000;
+
 export async function readConfigFile(fileName: string): Promise<unknown> {
   let text: string;
   try {
@@ -213,6 +216,10 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get('admin.token')}: too short (${adminToken.length} characters): use at least 16 random characters`);
   }
   const webhook = get<string | undefined>('session.closeWebhook');
+  const stallTimeout = get<number>('proxy.clientStallTimeout');
+  if (stallTimeout > 0 && stallTimeout < MIN_CLIENT_STALL_TIMEOUT_MS) {
+    invalid('proxy.clientStallTimeout', `must be 0 (never) or at least ${MIN_CLIENT_STALL_TIMEOUT_MS / 1000}s: shorter drops viewers over an ordinary network hiccup`);
+  }
 
   const backend: BackendConfig = {
     type: get('backend.type'),
@@ -247,6 +254,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       headersTimeoutMs: get<number>('upstream.headersTimeout'),
       bodyTimeoutMs: get<number>('upstream.bodyTimeout'),
       connections: get<number>('upstream.connections'),
+      streamConnections: get<number>('upstream.streamConnections'),
     },
     backend,
     backends,
@@ -266,12 +274,13 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       tokenParam,
       channelPattern: get<RegExp>('session.channelPattern'),
       idleTimeoutMs: get<number>('session.idleTimeout'),
+      maxStreams: get<number>('session.maxStreams'),
       bindIp: get<boolean>('session.bindIp'),
       closeWebhook: webhook === undefined ? undefined : { url: webhook, method: get('session.closeWebhookMethod'), timeoutMs: get<number>('session.closeWebhookTimeout') },
     },
     limits: { maxSessionsPerUser: get<number>('limits.maxSessionsPerUser'), policy: get('limits.policy'), soft: get<boolean>('limits.soft') },
     hls: { maxPlaylistBytes: get<number>('hls.maxPlaylistBytes') },
-    proxy: { trustedProxies: trusted, maxHeaderBytes: get<number>('proxy.maxHeaderBytes') },
+    proxy: { trustedProxies: trusted, maxHeaderBytes: get<number>('proxy.maxHeaderBytes'), clientStallTimeoutMs: stallTimeout },
     log: { level: get('log.level'), access: get<boolean>('log.access'), accessSample: get<number>('log.accessSample'), redactParams: get<string[]>('log.redactParams') },
     health: { public: get<boolean>('health.public'), checkUpstream: get<boolean>('health.checkUpstream') },
     shutdown: { graceMs: get<number>('shutdown.grace'), drainTimeoutMs: get<number>('shutdown.drainTimeout') },

@@ -27,6 +27,13 @@ export interface OptionSpec {
 /** How long in-flight responses get after SIGTERM (systemd's TimeoutStopSec and k8s's grace period must exceed it). */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
+/**
+ * MPEG-TS connections one session may hold: a player reconnecting (or probing
+ * with a second request) briefly overlaps its predecessor; a third connection
+ * from the same token, IP and User-Agent is a loop or abuse, and closes the oldest.
+ */
+export const DEFAULT_MAX_STREAMS_PER_SESSION = 2;
+
 export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
 export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
@@ -46,7 +53,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'upstream.connectTimeout', flag: '--upstream-connect-timeout', env: 'EDGE_UPSTREAM_CONNECT_TIMEOUT', kind: 'duration', default: '2s', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'TCP connect timeout to the upstream' },
   { path: 'upstream.headersTimeout', flag: '--upstream-timeout', env: 'EDGE_UPSTREAM_TIMEOUT', kind: 'duration', default: '10s', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'time to upstream response headers before 504' },
   { path: 'upstream.bodyTimeout', flag: '--upstream-body-timeout', env: 'EDGE_UPSTREAM_BODY_TIMEOUT', kind: 'duration', default: '30s', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'longest silence inside a response body before the client connection is cut' },
-  { path: 'upstream.connections', flag: '--upstream-connections', env: 'EDGE_UPSTREAM_CONNECTIONS', kind: 'int', default: 1024, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'max keep-alive connections to the upstream' },
+  { path: 'upstream.connections', flag: '--upstream-connections', env: 'EDGE_UPSTREAM_CONNECTIONS', kind: 'int', default: 1024, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'max keep-alive connections to the upstream for playlists and segments' },
+  { path: 'upstream.streamConnections', flag: '--upstream-stream-connections', env: 'EDGE_UPSTREAM_STREAM_CONNECTIONS', kind: 'int', default: 1024, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'max open HTTP MPEG-TS streams, on a pool of their own (playlists and segments never wait behind them); one more gets 503 at once' },
 
   // Middleware
   { path: 'backend.type', flag: '--backend-type', env: 'EDGE_BACKEND_TYPE', kind: 'enum', values: BACKEND_TYPES, default: 'http', group: 'Middleware', help: 'middleware protocol: http (Astra "HTTP Request"), stalker (Ministra), smarty (Microimpulse), iptvportal, flussonic' },
@@ -86,6 +94,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'session.closeWebhook', flag: '--sessions-backend', env: 'EDGE_SESSIONS_BACKEND', kind: 'url', group: 'Sessions', help: 'URL notified when a session closes (Astra\'s "Sessions Backend"), fire-and-forget' },
   { path: 'session.closeWebhookMethod', flag: '--sessions-backend-method', env: 'EDGE_SESSIONS_BACKEND_METHOD', kind: 'enum', values: WEBHOOK_METHODS, default: 'POST', group: 'Sessions', help: 'POST (JSON body) or GET (fields as query parameters)' },
   { path: 'session.closeWebhookTimeout', flag: '--sessions-backend-timeout', env: 'EDGE_SESSIONS_BACKEND_TIMEOUT', kind: 'duration', default: '2s', group: 'Sessions', help: 'timeout of one close notification' },
+  { path: 'session.maxStreams', flag: '--max-streams-per-session', env: 'EDGE_MAX_STREAMS_PER_SESSION', kind: 'count', default: DEFAULT_MAX_STREAMS_PER_SESSION, group: 'Sessions', help: 'concurrent MPEG-TS connections of one session (same token, IP, User-Agent, channel); one more closes the oldest; 0 = no limit' },
   { path: 'session.channelPattern', flag: '--channel-pattern', env: 'EDGE_CHANNEL_PATTERN', kind: 'regex', default: DEFAULT_CHANNEL_PATTERN, group: 'Sessions', help: 'regex on the path with a named group "channel" (optional group "rest": empty = MPEG-TS stream)' },
 
   // Per-user limits
@@ -96,6 +105,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   // HLS and proxying
   { path: 'hls.maxPlaylistBytes', flag: '--max-playlist-bytes', env: 'EDGE_MAX_PLAYLIST_BYTES', kind: 'size', default: '1MiB', group: 'HLS and proxying', help: 'largest upstream playlist read into memory for rewriting' },
   { path: 'proxy.trustedProxies', flag: '--trusted-proxy', env: 'EDGE_TRUSTED_PROXIES', kind: 'list', metavar: 'CIDR[,CIDR]', default: [], group: 'HLS and proxying', help: 'CIDRs whose X-Forwarded-For / X-Real-IP are believed (comma-separated; flag repeatable)' },
+  { path: 'proxy.clientStallTimeout', flag: '--client-stall-timeout', env: 'EDGE_CLIENT_STALL_TIMEOUT', kind: 'duration', default: '30s', group: 'HLS and proxying', help: 'a client that accepts no response bytes for this long is dropped and its upstream request released; 0 = never' },
   { path: 'proxy.maxHeaderBytes', flag: '--max-header-bytes', env: 'EDGE_MAX_HEADER_BYTES', kind: 'size', default: '16KiB', group: 'HLS and proxying', help: 'largest request head accepted from a client' },
 
   // Logging

@@ -15,7 +15,10 @@ export interface UpstreamConfig {
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** Playlists and segments. */
   readonly connections: number;
+  /** HTTP MPEG-TS streams: a pool of their own, and the cap on open streams. */
+  readonly streamConnections: number;
 }
 
 export interface BackendConfig {
@@ -54,6 +57,8 @@ export interface SessionConfig {
   readonly tokenParam: string;
   readonly channelPattern: RegExp;
   readonly idleTimeoutMs: number;
+  /** Concurrent MPEG-TS connections per session (0 = no limit); one more closes the oldest. */
+  readonly maxStreams: number;
   /** The marker is refused from any other client IP than the session's. */
   readonly bindIp: boolean;
   /** Astra's "Sessions Backend": notified when a session closes. */
@@ -81,7 +86,12 @@ export interface EdgeConfig {
   readonly session: SessionConfig;
   readonly limits: LimitsConfig;
   readonly hls: { readonly maxPlaylistBytes: number };
-  readonly proxy: { readonly trustedProxies: readonly string[]; readonly maxHeaderBytes: number };
+  readonly proxy: {
+    readonly trustedProxies: readonly string[];
+    readonly maxHeaderBytes: number;
+    /** A client that accepts no bytes for this long is dropped (0 = never). */
+    readonly clientStallTimeoutMs: number;
+  };
   readonly log: { readonly level: LogLevel; readonly access: boolean; readonly accessSample: number; readonly redactParams: readonly string[] };
   readonly health: { readonly public: boolean; readonly checkUpstream: boolean };
   readonly shutdown: { readonly graceMs: number; readonly drainTimeoutMs: number };

@@ -17,6 +17,8 @@ export type UpstreamOutcome = 'ok' | 'refused' | 'reset' | 'timeout' | 'invalid'
 export type LateEnd = 'answered' | 'failed' | 'abandoned';
 /** A session's first check, or the re-check of a granted session. */
 export type CheckKind = 'new' | 'recheck';
+/** pool: refused, upstream.streamConnections reached; session: the session's oldest closed, session.maxStreams reached. */
+export type StreamLimit = 'pool' | 'session';
 
 /** Label values a middleware can make us create, at most. */
 const MAX_DENY_REASONS = 50;
@@ -29,6 +31,7 @@ const BACKEND_OUTCOMES: readonly BackendOutcome[] = ['allow', 'deny', 'timeout',
 const UPSTREAM_OUTCOMES: readonly UpstreamOutcome[] = ['ok', 'refused', 'reset', 'timeout', 'invalid', 'aborted'];
 const LATE_ENDS: readonly LateEnd[] = ['answered', 'failed', 'abandoned'];
 const CHECK_KINDS: readonly CheckKind[] = ['new', 'recheck'];
+const STREAM_LIMITS: readonly StreamLimit[] = ['pool', 'session'];
 
 /** Seconds; the auth step of a cache hit costs microseconds, a middleware call milliseconds. */
 const AUTH_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -59,6 +62,8 @@ export interface StoreStats {
 export interface MetricSources {
   readonly store: StoreStats;
   readonly activeSessions: () => Readonly<Record<'hls' | 'mpegts', number>>;
+  /** MPEG-TS streams holding an upstream connection of the stream pool. */
+  readonly openStreams?: () => number;
 }
 
 export const CLOSE_REASONS = ['idle', 'disconnected', 'kicked', 'denied', 'unique', 'limit', 'evicted', 'shutdown'] as const;
@@ -71,6 +76,8 @@ export class EdgeMetrics {
   private readonly authDuration: Record<DecisionMetricSource, Observe>;
   private readonly upstream: Record<UpstreamOutcome, Inc>;
   private readonly bytes: Record<RequestKind, Inc>;
+  private readonly stalls: Record<RequestKind, Inc>;
+  private readonly streamLimits: Record<StreamLimit, Inc>;
   private readonly backendRequests: Counter<'backend' | 'outcome'>;
   private readonly backendDuration: Histogram<'backend'>;
   private readonly backendDenials: Counter<'backend' | 'reason'>;
@@ -156,6 +163,18 @@ export class EdgeMetrics {
 
     const bytes = new Counter({ name: 'edge_bytes_sent_total', help: 'Body bytes sent to clients, by kind.', labelNames: ['kind'] as const, registers });
     this.bytes = table(REQUEST_KINDS, (kind) => zeroed(bytes.labels(kind)));
+
+    const stalls = new Counter({ name: 'edge_client_stalls_total', help: 'Clients dropped for accepting no bytes for proxy.clientStallTimeout (their upstream request released), by kind.', labelNames: ['kind'] as const, registers });
+    this.stalls = table(REQUEST_KINDS, (kind) => zeroed(stalls.labels(kind)));
+    const streamLimits = new Counter({
+      name: 'edge_streams_limited_total',
+      help: 'MPEG-TS streams refused because upstream.streamConnections were open (limit="pool"), or closed because their session opened more than session.maxStreams (limit="session").',
+      labelNames: ['limit'] as const,
+      registers,
+    });
+    this.streamLimits = table(STREAM_LIMITS, (limit) => zeroed(streamLimits.labels(limit)));
+    const openStreams = sources.openStreams;
+    new Gauge({ name: 'edge_upstream_streams', help: 'MPEG-TS streams open on the upstream stream pool (at most upstream.streamConnections).', registers, collect() { this.set(openStreams?.() ?? 0); } });
 
     new Gauge({
       name: 'edge_sessions_active',
@@ -254,6 +273,14 @@ export class EdgeMetrics {
 
   upstreamOutcome(outcome: UpstreamOutcome): void {
     this.upstream[outcome].inc();
+  }
+
+  clientStalled(kind: RequestKind): void {
+    this.stalls[kind].inc();
+  }
+
+  streamLimited(limit: StreamLimit): void {
+    this.streamLimits[limit].inc();
   }
 
   bytesSent(kind: RequestKind, n: number): void {

@@ -12,16 +12,30 @@
  *
  * Playlists are the exception: read into memory (capped by
  * hls.maxPlaylistBytes), rewritten to carry the session, then sent.
+ *
+ * Two pools: HTTP MPEG-TS streams hold their upstream connection for as long
+ * as the viewer watches, so they get a pool of their own
+ * (upstream.streamConnections, also the cap on open streams: the next one is
+ * refused at once rather than queued); playlists and segments never wait
+ * behind them. A client that stops reading is dropped after
+ * proxy.clientStallTimeout (./stall.ts), which releases its upstream.
  */
 import type { ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { EdgeError, classifyTransportError, errorBody, type ErrorCode } from '../errors.js';
 import type { UpstreamConfig } from '../config/schema.js';
+import { RateLimitedLog } from '../log.js';
 import type { EdgeMetrics, RequestKind, UpstreamOutcome } from '../metrics/metrics.js';
 import type { Session } from '../session/session.js';
 import { clientResponseHeaders } from './headers.js';
 import { compilePlaylist, isPlaylistBody, renderPlaylist, type PlaylistContext } from './playlist.js';
+import { StallWatch, socketAcceptedBytes, type StallTarget } from './stall.js';
+
+/** Idle upstream connections are kept this long for the next request. */
+const KEEP_ALIVE_TIMEOUT_MS = 30_000;
+/** Dropped stalled clients are logged at warn at most once per interval (an attack would flood the log); each one at debug. */
+const STALL_LOG_INTERVAL_MS = 10_000;
 
 const PLAYLIST_CONTENT_TYPES = /^\s*(?:application|audio)\/(?:x-|vnd\.apple\.)?mpegurl\b/i;
 
@@ -50,39 +64,81 @@ export interface ForwarderOptions {
   readonly upstream: UpstreamConfig;
   readonly maxPlaylistBytes: number;
   readonly sessionParam: string;
+  /** proxy.clientStallTimeout; 0 = never drop a client that stops reading. */
+  readonly clientStallTimeoutMs: number;
   readonly metrics: EdgeMetrics;
   readonly log: Logger;
 }
 
 export class Forwarder {
+  /** Playlists and segments (upstream.connections). */
   readonly pool: Pool;
+  /** HTTP MPEG-TS streams (upstream.streamConnections). */
+  readonly streamPool: Pool;
   readonly upstreamHost: string;
   readonly options: ForwarderOptions;
   /** What compilePlaylist needs to know about this edge: the same for every session. */
   readonly playlistContext: PlaylistContext;
+  readonly stalls: StallWatch;
+  private readonly stallLog = new RateLimitedLog(STALL_LOG_INTERVAL_MS, Date.now);
+  private streams = 0;
 
   constructor(options: ForwarderOptions) {
     this.options = options;
     const url = new URL(options.upstream.origin);
     this.upstreamHost = url.host;
     this.playlistContext = { upstreamOrigin: url.origin.toLowerCase(), param: options.sessionParam };
-    this.pool = new Pool(url.origin, {
-      connections: options.upstream.connections,
+    const poolOptions: Pool.Options = {
       connectTimeout: options.upstream.connectTimeoutMs,
       headersTimeout: options.upstream.headersTimeoutMs,
       bodyTimeout: options.upstream.bodyTimeoutMs,
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       // Astra answers one request per connection at a time; pipelining would couple players' fates.
       pipelining: 1,
-    });
+    };
+    this.pool = new Pool(url.origin, { ...poolOptions, connections: options.upstream.connections });
+    this.streamPool = new Pool(url.origin, { ...poolOptions, connections: options.upstream.streamConnections });
+    this.stalls = new StallWatch(options.clientStallTimeoutMs);
+  }
+
+  /** MPEG-TS streams holding (or waiting for) a connection of the stream pool. */
+  get openStreams(): number {
+    return this.streams;
+  }
+
+  /**
+   * True when upstream.streamConnections streams are open: the caller refuses
+   * the next one (503) instead of queueing a live stream behind the others
+   * for as long as they play.
+   */
+  streamsFull(): boolean {
+    return this.streams >= this.options.upstream.streamConnections;
   }
 
   forward(res: ServerResponse, request: ForwardRequest, onDone: (status: number) => void): void {
-    const exchange = new Exchange(this, res, request, onDone);
-    this.pool.dispatch(
+    const isStream = request.kind === 'stream';
+    if (isStream) this.streams++;
+    const exchange = new Exchange(this, res, request, onDone, isStream);
+    (isStream ? this.streamPool : this.pool).dispatch(
       { origin: this.options.upstream.origin, method: request.method, path: request.pathAndQuery, headers: request.headers },
       exchange,
     );
+  }
+
+  /** An exchange of the stream pool is over (its upstream request ended, failed or was aborted). */
+  streamReleased(): void {
+    this.streams--;
+  }
+
+  /** A client was dropped for not reading: counted, logged at debug, and at warn at most once per interval. */
+  clientStalled(kind: RequestKind, session: Session): void {
+    this.options.metrics.clientStalled(kind);
+    let warned = false;
+    this.stallLog.maybe((suppressed) => {
+      warned = true;
+      this.options.log.warn({ kind, channel: session.channel, timeoutMs: this.stalls.timeoutMs, suppressed }, 'client accepted no bytes for proxy.clientStallTimeout: dropped, upstream released');
+    });
+    if (!warned) this.options.log.debug({ kind, channel: session.channel, session: session.tag }, 'stalled client dropped');
   }
 
 
@@ -97,13 +153,15 @@ export class Forwarder {
     }
   }
 
+  /** Idempotent. */
   async close(): Promise<void> {
-    await this.pool.close().catch(() => undefined);
+    this.stalls.close();
+    await Promise.all([this.pool.close().catch(() => undefined), this.streamPool.close().catch(() => undefined)]);
   }
 }
 
 /** One client request ↔ one upstream request. */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, StallTarget {
   private controller: Dispatcher.DispatchController | undefined;
   private readonly started = performance.now();
   /** Playlist being collected for rewriting; undefined when streaming through. */
@@ -111,8 +169,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   private playlistBytes = 0;
   private status = 0;
   private finished = false;
-  private readonly onDrain = (): void => this.controller?.resume();
+  private drainListening = false;
+  stallIndex = -1;
+  stallSince = 0;
+  stallAccepted = 0;
+  /** `drain` (the client caught up) or, after the last write, `finish` (it took the tail). */
+  private readonly onDrain = (): void => {
+    this.forwarder.stalls.unwatch(this);
+    if (!this.finished) this.controller?.resume();
+  };
   private readonly onClientClose = (): void => {
+    this.forwarder.stalls.unwatch(this);
     if (this.finished) return;
     this.finished = true;
     // The client went away mid-response (players abort segment downloads all the time): stop the upstream now.
@@ -126,8 +193,53 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly res: ServerResponse,
     private readonly request: ForwardRequest,
     private readonly onDone: (status: number) => void,
+    /** Counted in the forwarder's open streams until the upstream request is over. */
+    private holdsStreamSlot: boolean,
   ) {
     res.once('close', this.onClientClose);
+  }
+
+  acceptedBytes(): number {
+    const socket = this.res.socket;
+    return socket === null ? this.stallAccepted : socketAcceptedBytes(socket);
+  }
+
+  /** The client took no bytes for proxy.clientStallTimeout: cut it, which releases the upstream at once. */
+  onStall(): void {
+    if (this.res.destroyed) return;
+    this.forwarder.clientStalled(this.request.kind, this.request.session);
+    this.onClientClose();
+    // A reset, not a close: a FIN would queue behind the unread bytes, and the kernel would keep the
+    // orphaned socket and its full send buffer, probing a zero window, for minutes.
+    const socket = this.res.socket;
+    try {
+      if (socket === null) this.res.destroy();
+      else socket.resetAndDestroy();
+    } catch {
+      this.res.destroy(); // not a TCP socket (resetAndDestroy throws): a plain close
+    }
+  }
+
+  /** Called by undici's two terminal callbacks: the upstream request is over. */
+  private release(): void {
+    if (!this.holdsStreamSlot) return;
+    this.holdsStreamSlot = false;
+    this.forwarder.streamReleased();
+  }
+
+  /**
+   * After the last write: when the client has not taken it all yet (the
+   * socket still holds a full buffer, e.g. a 1 MiB playlist to a reader that
+   * stopped), keep watching until it is flushed or the client is dropped.
+   */
+  private watchUntilFlushed(): void {
+    const socket = this.res.socket;
+    if (!this.forwarder.stalls.enabled || socket === null || !socket.writableNeedDrain) {
+      this.forwarder.stalls.unwatch(this);
+      return;
+    }
+    this.forwarder.stalls.watch(this);
+    this.res.once('finish', this.onDrain);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -174,27 +286,35 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.request.session.bytes += chunk.length;
     this.forwarder.options.metrics.bytesSent(this.request.kind, chunk.length);
     if (!this.res.write(chunk)) {
+      // Backpressure: the upstream waits for the client, and the stall watch watches the client.
       controller.pause();
-      this.res.once('drain', this.onDrain);
+      if (!this.drainListening) {
+        this.drainListening = true;
+        this.res.on('drain', this.onDrain);
+      }
+      this.forwarder.stalls.watch(this);
     }
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController): void {
+    this.release();
     if (this.finished) return;
     this.finished = true;
-    this.res.off('close', this.onClientClose);
     this.forwarder.options.metrics.upstreamOutcome('ok');
     if (this.playlist !== undefined) {
       this.sendPlaylist(controller);
     } else {
       this.res.end();
     }
+    this.watchUntilFlushed();
     this.onDone(this.status);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.release();
     if (this.finished) return;
     this.finished = true;
+    this.forwarder.stalls.unwatch(this);
     this.res.off('close', this.onClientClose);
     if (error instanceof EdgeError && error.code === 'EDGE_ERR_PLAYLIST_TOO_LARGE') {
       this.forwarder.options.metrics.upstreamOutcome('invalid');

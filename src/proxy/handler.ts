@@ -36,6 +36,9 @@ export interface RequestHandlerDeps {
 }
 
 const DUPLICATE_HOST = refusal('duplicate_host');
+/** Retry-After of a stream refused because upstream.streamConnections are open: a player retrying at once would be refused again. */
+const STREAM_CAPACITY_RETRY_AFTER_S = 5;
+const STREAM_CAPACITY_HEADERS: Readonly<Record<string, string>> = { 'retry-after': String(STREAM_CAPACITY_RETRY_AFTER_S) };
 
 /** Error responses without a variable part, serialized once. */
 const FIXED_BODIES = new Map<ErrorCode, Buffer>(Object.keys(ERROR_CODES).map((code) => [code as ErrorCode, Buffer.from(errorBody(code as ErrorCode))]));
@@ -103,6 +106,12 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     if (res.destroyed) return; // the player gave up while the middleware was deciding
     if (!decision.allow || session.endReason !== undefined) {
       refuse(res, kind, session, decision, started);
+      return;
+    }
+    if (kind === 'stream' && forwarder.streamsFull()) {
+      // Refused at once: a live stream queued behind streams that last for hours would never start.
+      metrics.streamLimited('pool');
+      sendError(res, kind, 'EDGE_ERR_STREAM_CAPACITY', undefined, started, STREAM_CAPACITY_HEADERS);
       return;
     }
     if (!session.active && !sessions.activate(session)) {

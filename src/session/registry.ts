@@ -37,6 +37,8 @@ export interface SessionRegistryOptions {
   readonly auth: AuthConfig;
   readonly limits: LimitsConfig;
   readonly idleTimeoutMs: number;
+  /** session.maxStreams: open MPEG-TS connections per session; one more closes the oldest. 0 or unset = no limit. */
+  readonly maxStreamsPerSession?: number;
   readonly log: Logger;
   readonly metrics: EdgeMetrics;
   readonly notifier?: CloseNotifier;
@@ -67,7 +69,7 @@ export class SessionRegistry {
   }
 
   /** SIGHUP: TTLs, limits and the idle timeout apply from now on; open sessions stay open. */
-  reconfigure(next: Pick<SessionRegistryOptions, 'auth' | 'limits' | 'idleTimeoutMs'>): void {
+  reconfigure(next: Pick<SessionRegistryOptions, 'auth' | 'limits' | 'idleTimeoutMs' | 'maxStreamsPerSession'>): void {
     this.options = { ...this.options, ...next };
     clearInterval(this.sweeper);
     this.sweeper = this.startSweeper();
@@ -200,9 +202,27 @@ export class SessionRegistry {
     return true;
   }
 
-  /** An MPEG-TS response now belongs to the session; returns the function that detaches it. */
+  /**
+   * An MPEG-TS response now belongs to the session; returns the function that
+   * detaches it. Past session.maxStreams the session's oldest stream is closed:
+   * a session is one player (same token, IP, User-Agent, channel), so a new
+   * connection from it most likely replaces a dead or dying one (a reconnect),
+   * and refusing it would lock the player out until the old one times out;
+   * either way one token cannot hold more than the cap.
+   */
   attachStream(session: Session, stream: Closable): () => void {
     session.kind = 'mpegts';
+    const max = this.options.maxStreamsPerSession ?? 0;
+    if (max > 0) {
+      // A Set iterates in insertion order: oldest first.
+      for (const old of session.streams) {
+        if (session.streams.size < max) break;
+        session.streams.delete(old);
+        old.destroy();
+        this.options.metrics.streamLimited('session');
+        this.options.log.debug({ session: session.tag, channel: session.channel, max }, 'session.maxStreams reached: oldest stream closed');
+      }
+    }
     session.streams.add(stream);
     this.scheduleRecheck(session);
     return () => {

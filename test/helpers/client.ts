@@ -4,7 +4,7 @@
 
 import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import net from 'node:net';
+import net, { connect, type Socket } from 'node:net';
 import { waitFor } from './wait.js';
 
 export interface HttpResult {
@@ -118,6 +118,91 @@ export function openStream(target: string, opts: { headers?: Record<string, stri
       reject(err);
     });
     req.end();
+  });
+}
+
+/** A raw HTTP/1.1 client that read the response head and then stopped reading (it never reads again unless told). */
+export interface StalledReader {
+  readonly socket: Socket;
+  /** Status code of the response head. */
+  readonly status: number;
+  /** Response head and any body bytes that arrived with it. */
+  readonly head: string;
+  /** Body (and head) bytes received so far. */
+  received(): number;
+  /** Reads about `bytes` more, then stops again; resolves with what arrived, when the connection closes, or after `timeoutMs` (default 2000). */
+  readSome(bytes: number, timeoutMs?: number): Promise<number>;
+  /** True once the server reset or closed the connection (noticed only while reading). */
+  closed(): boolean;
+  destroy(): void;
+}
+
+/**
+ * Opens `GET target` on a raw socket, waits for the first bytes of the answer, then pauses the
+ * socket: the server sees a client that connected and stopped reading (its kernel buffers fill,
+ * then its writes stop completing). Node cannot shrink SO_RCVBUF, so on loopback the kernel
+ * takes a few MiB before the server notices.
+ */
+export function openStalledReader(target: string, opts: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<StalledReader> {
+  const u = new URL(target);
+  const path = target.slice(u.origin.length) || '/';
+  const extra = Object.entries(opts.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: u.hostname, port: Number(u.port) });
+    let total = 0;
+    let closed = false;
+    let onData: ((n: number) => void) | undefined;
+    let onClose: (() => void) | undefined;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('openStalledReader: no answer in time'));
+    }, opts.timeoutMs ?? 5000);
+    socket.on('error', () => (closed = true));
+    socket.on('close', () => {
+      closed = true;
+      onClose?.();
+    });
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\n${extra}\r\n`);
+    socket.once('data', (first: Buffer) => {
+      clearTimeout(timer);
+      socket.pause();
+      total += first.length;
+      socket.on('data', (c: Buffer) => {
+        total += c.length;
+        onData?.(c.length);
+      });
+      const head = first.toString('latin1');
+      resolve({
+        socket,
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+        head,
+        received: () => total,
+        readSome(bytes, timeoutMs = 2000) {
+          return new Promise((done) => {
+            let got = 0;
+            const stop = (): void => {
+              clearTimeout(t);
+              onData = undefined;
+              onClose = undefined;
+              socket.pause();
+              done(got);
+            };
+            const t = setTimeout(stop, timeoutMs);
+            if (closed) return stop();
+            onClose = stop;
+            onData = (n) => {
+              got += n;
+              if (got >= bytes) stop();
+            };
+            socket.resume();
+          });
+        },
+        closed: () => closed,
+        destroy: () => void socket.destroy(),
+      });
+    });
   });
 }
 
