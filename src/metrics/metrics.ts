@@ -13,6 +13,10 @@ export type DecisionResult = 'allow' | 'deny';
 export type DecisionMetricSource = 'cache' | 'backend' | 'coalesced' | 'rule' | 'default';
 export type BackendOutcome = 'allow' | 'deny' | 'timeout' | 'refused' | 'http_5xx' | 'invalid';
 export type UpstreamOutcome = 'ok' | 'refused' | 'reset' | 'timeout' | 'invalid' | 'aborted';
+/** Which listener's request handler threw (a bug the edge survived). */
+export type Listener = 'public' | 'admin';
+/** What escaped every request handler and reached the process (a bug the edge survived). */
+export type UncaughtKind = 'exception' | 'rejection';
 
 /** Label values a middleware can make us create, at most. */
 const MAX_DENY_REASONS = 50;
@@ -23,6 +27,8 @@ const DECISION_RESULTS: readonly DecisionResult[] = ['allow', 'deny'];
 const DECISION_SOURCES: readonly DecisionMetricSource[] = ['cache', 'backend', 'coalesced', 'rule', 'default'];
 const BACKEND_OUTCOMES: readonly BackendOutcome[] = ['allow', 'deny', 'timeout', 'refused', 'http_5xx', 'invalid'];
 const UPSTREAM_OUTCOMES: readonly UpstreamOutcome[] = ['ok', 'refused', 'reset', 'timeout', 'invalid', 'aborted'];
+const LISTENERS: readonly Listener[] = ['public', 'admin'];
+const UNCAUGHT_KINDS: readonly UncaughtKind[] = ['exception', 'rejection'];
 
 /** Seconds; the auth step of a cache hit costs microseconds, a middleware call milliseconds. */
 const AUTH_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -63,6 +69,8 @@ export class EdgeMetrics {
   private readonly requestDuration: Record<RequestKind, Observe>;
   private readonly opened: Inc;
   private readonly closed: Record<SessionCloseReason, Inc>;
+  private readonly internalErrors: Record<Listener, Inc>;
+  private readonly uncaughtErrors: Record<UncaughtKind, Inc>;
   readonly failureModeAllowed: Inc;
   readonly upstreamDuration: Observe;
 
@@ -116,6 +124,11 @@ export class EdgeMetrics {
     this.opened = new Counter({ name: 'edge_sessions_opened_total', help: 'Sessions opened (or resumed after idling).', registers });
     const closed = new Counter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
     this.closed = table(CLOSE_REASONS, (reason) => zeroed(closed.labels(reason)));
+
+    const internal = new Counter({ name: 'edge_internal_errors_total', help: 'Requests whose handler threw or rejected unexpectedly (answered 500, the edge kept running), by listener.', labelNames: ['listener'] as const, registers });
+    this.internalErrors = table(LISTENERS, (listener) => zeroed(internal.labels(listener)));
+    const uncaught = new Counter({ name: 'edge_uncaught_errors_total', help: 'Exceptions and promise rejections that escaped every handler (logged, the edge kept running), by kind.', labelNames: ['kind'] as const, registers });
+    this.uncaughtErrors = table(UNCAUGHT_KINDS, (kind) => zeroed(uncaught.labels(kind)));
 
     new Gauge({ name: 'edge_decision_store_entries', help: 'Sessions in the decision store.', registers, collect() { this.set(store.size); } });
     new Counter({
@@ -176,6 +189,14 @@ export class EdgeMetrics {
 
   upstreamOutcome(outcome: UpstreamOutcome): void {
     this.upstream[outcome].inc();
+  }
+
+  internalError(listener: Listener): void {
+    this.internalErrors[listener].inc();
+  }
+
+  uncaught(kind: UncaughtKind): void {
+    this.uncaughtErrors[kind].inc();
   }
 
   bytesSent(kind: RequestKind, n: number): void {
