@@ -21,6 +21,7 @@ import { describeConfig, redactUrl } from './config/load.js';
 import type { EdgeConfig } from './config/schema.js';
 export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
 import { guardRequests } from './crash-guard.js';
+import { errorBody, type ErrorCode } from './errors.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
 import { Forwarder } from './proxy/forward.js';
@@ -109,6 +110,8 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   );
   adminServer.once('close', () => statusSampler.close());
   adminServer.on('clientError', answerClientError);
+  // CONNECT (authority-form) never reaches the request handler; without this Node closes the socket without a word.
+  adminServer.on('connect', (_req: unknown, socket: Socket) => refuseOnSocket(socket, 405, 'Method Not Allowed', 'EDGE_ERR_METHOD_NOT_ALLOWED', 'CONNECT'));
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -197,10 +200,15 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
 
 /** Malformed request heads (too large, bad syntax) get a 4xx, not a silent close; on both listeners. */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'HPE_HEADER_OVERFLOW') refuseOnSocket(socket, 431, 'Request Header Fields Too Large', 'EDGE_ERR_BAD_REQUEST', err.code);
+  else refuseOnSocket(socket, 400, 'Bad Request', 'EDGE_ERR_BAD_REQUEST', err.code ?? 'bad_request');
+}
+
+/** A whole error response written on a socket the HTTP server gave up on, then closed. */
+function refuseOnSocket(socket: Socket, status: number, statusText: string, code: ErrorCode, reason: string): void {
   if (!socket.writable) return;
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  const body = `{"error":"EDGE_ERR_BAD_REQUEST","reason":"${err.code ?? 'bad_request'}"}\n`;
-  socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  const body = errorBody(code, reason);
+  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /**

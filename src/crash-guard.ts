@@ -75,7 +75,7 @@ export function guardRequests(listener: Listener, handle: RequestListener, deps:
     deps.metrics.internalError(listener);
     // Neither the URL nor the headers: both may carry tokens and session IDs.
     logLimit.maybe((suppressed) =>
-      deps.log.error({ code: 'EDGE_ERR_INTERNAL', listener, method: req.method, err: describeError(err), suppressed }, `internal error in a ${listener} request: answered 500; the edge keeps running`),
+      deps.log.error({ code: 'EDGE_ERR_INTERNAL', listener, method: req.method, error: describeError(err), suppressed }, `internal error in a ${listener} request: answered 500; the edge keeps running`),
     );
     answerInternal(res);
   };
@@ -103,7 +103,7 @@ export function surviveUncaught(proc: NodeJS.EventEmitter, deps: CrashGuardDeps)
     deps.metrics.uncaught(kind);
     logLimit.maybe((suppressed) =>
       deps.log.error(
-        { code: 'EDGE_ERR_INTERNAL', kind, err: describeError(err), suppressed },
+        { code: 'EDGE_ERR_INTERNAL', kind, error: describeError(err), suppressed },
         `uncaught ${kind}: logged and survived (exiting would cut every open stream and drop the session store); please report it`,
       ),
     );
