@@ -14,7 +14,9 @@
  * Phases (same edge, same table):
  *   1. viewer alone;
  *   2. viewer + admin polling `GET /api/sessions?limit=100` (what the status page asks for);
- *   3. viewer + admin polling the whole table (`?limit=1000` pages followed to the end, what
+ *   3. viewer + admin polling a filtered page (`?limit=100&q=user2199`: the status page with text in
+ *      its filter box; the filter scans the whole table);
+ *   4. viewer + admin polling the whole table (`?limit=1000` pages followed to the end, what
  *      `astra-auth-edge sessions` does; before paging existed this was one request).
  * Before paging, `limit` and `cursor` were ignored: every request of phase 2 returned everything.
  */
@@ -170,7 +172,11 @@ try {
     const r = await get(`${adminUrl}/api/sessions?limit=100`);
     return { bytes: r.bytes, sessions: (JSON.parse(r.body.toString()) as { sessions: unknown[] }).sessions.length, requests: 1 };
   });
-  await phase(`3. viewer + whole table (?limit=${FULL_LIST_PAGE} pages to the end, back to back)`, viewerUrl, () => listAll(adminUrl));
+  await phase('3. viewer + filtered page (GET /api/sessions?limit=100&q=user2199, back to back)', viewerUrl, async () => {
+    const r = await get(`${adminUrl}/api/sessions?limit=100&q=user2199`);
+    return { bytes: r.bytes, sessions: (JSON.parse(r.body.toString()) as { sessions: unknown[] }).sessions.length, requests: 1 };
+  });
+  await phase(`4. viewer + whole table (?limit=${FULL_LIST_PAGE} pages to the end, back to back)`, viewerUrl, () => listAll(adminUrl));
 
   await app.close(1000);
 } finally {
