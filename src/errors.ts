@@ -27,11 +27,13 @@ export const ERROR_CODES = {
   EDGE_ERR_UPSTREAM_INVALID: { status: 502, text: 'upstream sent an invalid response' },
   EDGE_ERR_UPSTREAM_TIMEOUT: { status: 504, text: 'upstream did not answer in time' },
   EDGE_ERR_PLAYLIST_TOO_LARGE: { status: 502, text: 'upstream playlist exceeds hls.maxPlaylistBytes' },
+  EDGE_ERR_CACHE_OBJECT_TOO_LARGE: { status: 502, text: 'upstream body exceeds cache.maxObjectSize' },
   EDGE_ERR_BACKEND_TIMEOUT: { status: 503, text: 'middleware did not answer in time' },
   EDGE_ERR_BACKEND_REFUSED: { status: 503, text: 'middleware refused the connection' },
   EDGE_ERR_BACKEND_RESET: { status: 503, text: 'middleware closed the connection' },
   EDGE_ERR_BACKEND_HTTP_5XX: { status: 503, text: 'middleware answered with a server error' },
   EDGE_ERR_BACKEND_INVALID: { status: 503, text: 'middleware sent a malformed response' },
+  EDGE_ERR_OVERLOADED: { status: 503, text: 'too many new sessions waiting for the middleware: retry after Retry-After seconds' },
   EDGE_ERR_INTERNAL: { status: 500, text: 'internal error' },
 } as const;
 

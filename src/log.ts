@@ -1,7 +1,8 @@
 /**
- * Logging: pino JSON lines on stdout. Nothing here knows about secrets: the
- * callers never put tokens, session IDs or admin keys in a log object; the
- * `redact` paths are a second line of defence for headers and URLs.
+ * Logging: pino JSON lines on stdout. Callers never put tokens, session IDs
+ * or admin keys in a log object, and pass every query, URL or error text that
+ * may quote one through redact.ts; the `redact` paths here are a second line
+ * of defence for headers and fields named after secrets.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config/schema.js';

@@ -12,6 +12,7 @@ import { buildConfig, describeConfig, readConfigFile } from './config/load.js';
 import { surviveUncaught } from './crash-guard.js';
 import { EdgeError } from './errors.js';
 import { createLogger } from './log.js';
+import { redactText } from './redact.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_CONFIG = 2;
@@ -57,7 +58,8 @@ async function main(): Promise<number> {
         const nextFile = configFile === undefined ? undefined : await readConfigFile(configFile);
         app.reload(buildConfig({ file: nextFile, fileName: configFile, env: process.env, flags: args.flags }));
       } catch (err) {
-        log.error({ err: { message: (err as Error).message } }, 'configuration reload rejected: the running configuration stays');
+        // Config errors are redacted where they are made; this catches any other error text quoting a URL.
+        log.error({ err: { message: redactText((err as Error).message) } }, 'configuration reload rejected: the running configuration stays');
       }
     })();
   });
@@ -79,7 +81,7 @@ main().then(
   },
   (err: unknown) => {
     if (err instanceof EdgeError && err.code === 'EDGE_ERR_CONFIG') {
-      process.stderr.write(`astra-auth-edge: ${err.message}\n`);
+      process.stderr.write(`astra-auth-edge: ${redactText(err.message)}\n`);
       process.exitCode = EXIT_CONFIG;
       return;
     }

@@ -11,6 +11,11 @@
  * - When the middleware cannot decide, the default action applies: `allow`
  *   (Astra), `deny`, or `keep-granted` (Flussonic: granted sessions keep
  *   playing, new ones are refused).
+ * - When the edge could not even ask (the middleware's queue full or too
+ *   slow: auth/guarded.ts), that is the edge's own congestion, not an outage:
+ *   no decision is made and the default action does NOT apply. A new session
+ *   gets 503 with Retry-After and is forgotten (its viewer's next request asks
+ *   again); a granted one keeps its stale decision and asks again later.
  */
 import type { Logger } from 'pino';
 import { EdgeError } from '../errors.js';
@@ -18,16 +23,18 @@ import type { AuthConfig, DefaultAction } from '../config/schema.js';
 import type { EdgeMetrics } from '../metrics/metrics.js';
 import type { LocalRules } from './rules.js';
 import { verifySecureToken } from './securetoken.js';
-import { CallCancelled } from './guarded.js';
+import { CallCancelled, CallShed } from './guarded.js';
 import type { Session } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { AuthBackend, AuthRequest, Decision } from './types.js';
 import { RateLimitedLog } from '../log.js';
+import { redactText } from '../redact.js';
 
-/** One log line per this interval while the middleware stays unavailable. */
+/** One log line per this interval while the middleware stays unavailable (or the edge keeps shedding). */
 const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
 
 export const REASON_UNAVAILABLE = 'middleware_unavailable';
+export const REASON_SHED = 'edge_overloaded';
 export const REASON_NO_BACKEND = 'no_backend_configured';
 
 /** What decides before any middleware is asked (reloadable as a whole). */
@@ -60,7 +67,10 @@ export class Authorizer {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly unavailableLog: RateLimitedLog;
+  private readonly shedLog: RateLimitedLog;
   private readonly inflight = new Set<AbortController>();
+  /** Backends replaced by a reload, until their calls are over: shutdown cancels them too. */
+  private readonly retiring = new Set<AuthBackend>();
   private closed = false;
 
   constructor(options: AuthorizerOptions) {
@@ -73,6 +83,7 @@ export class Authorizer {
     this.log = options.log;
     this.now = options.now ?? Date.now;
     this.unavailableLog = new RateLimitedLog(UNAVAILABLE_LOG_INTERVAL_MS, this.now);
+    this.shedLog = new RateLimitedLog(UNAVAILABLE_LOG_INTERVAL_MS, this.now);
   }
 
   /**
@@ -103,7 +114,8 @@ export class Authorizer {
   private ask(session: Session, requestType: 'new' | 'update'): Promise<Decision> {
     const pending = this.decide(session, requestType).then((decision) => {
       session.pending = undefined;
-      this.sessions.apply(session, decision, requestType === 'update');
+      if (decision.source === 'shed') this.sessions.shed(session, requestType === 'update', (decision.retryAfterS ?? 1) * 1000);
+      else this.sessions.apply(session, decision, requestType === 'update');
       return decision;
     });
     session.pending = pending;
@@ -154,10 +166,11 @@ export class Authorizer {
     } catch (err) {
       // Shutting down: not an outage, nothing to log or count.
       if (this.closed) return this.fallback(session, REASON_UNAVAILABLE, false);
+      if (err instanceof CallShed) return this.shed(session, requestType, err);
       const code = err instanceof EdgeError ? err.code : 'EDGE_ERR_BACKEND_RESET';
       this.unavailableLog.maybe((suppressed) =>
         this.log.warn(
-          { err: { code, message: (err as Error).message }, suppressed, defaultAction: this.auth.defaultAction, channel: session.channel },
+          { err: { code, message: redactText((err as Error).message) }, suppressed, defaultAction: this.auth.defaultAction, channel: session.channel },
           `middleware unavailable (${code}): check --backend and the middleware; meanwhile ${defaultActionMeans(this.auth.defaultAction)}`,
         ),
       );
@@ -166,6 +179,18 @@ export class Authorizer {
       clearTimeout(timer);
       this.inflight.delete(controller);
     }
+  }
+
+  /** No decision: the edge could not ask the middleware in time (auth/guarded.ts). Never the default action. */
+  private shed(session: Session, requestType: 'new' | 'update', err: CallShed): Decision {
+    this.metrics.checkShed(requestType === 'new' ? 'new' : 'recheck');
+    this.shedLog.maybe((suppressed) =>
+      this.log.warn(
+        { err: { code: err.code, message: err.message }, suppressed, channel: session.channel },
+        'middleware queue full (EDGE_ERR_OVERLOADED): new sessions get 503 with Retry-After and granted ones keep playing; the middleware was not asked, so no default action applies. If the middleware can take more, raise --backend-concurrency',
+      ),
+    );
+    return { allow: false, reason: REASON_SHED, source: 'shed', decidedAt: this.now(), retryAfterS: err.retryAfterS };
   }
 
   /** The default action, for a middleware that is down or not configured. */
@@ -188,7 +213,10 @@ export class Authorizer {
     if ('backend' in next && next.backend !== this.backend) {
       const old = this.backend;
       this.backend = next.backend;
-      void old?.close();
+      if (old !== undefined) {
+        this.retiring.add(old);
+        void old.close().finally(() => this.retiring.delete(old));
+      }
     }
     this.auth = next.auth;
     this.backendTimeoutMs = next.backendTimeoutMs;
@@ -197,6 +225,8 @@ export class Authorizer {
   async close(): Promise<void> {
     this.closed = true;
     for (const controller of this.inflight) controller.abort(new CallCancelled('edge shutting down'));
+    for (const old of this.retiring) old.cancel?.();
+    this.backend?.cancel?.();
     await this.backend?.close();
   }
 }

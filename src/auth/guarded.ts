@@ -1,18 +1,64 @@
 /**
  * What every configured middleware gets around it: a cap on calls in flight
- * (a flood of new sessions queues instead of knocking the middleware over,
- * Nimble's "Concurrency"), its own timeout covering the wait in the queue and
- * the call, and its metrics. A queued call whose time runs out is
- * "unavailable" like any timeout.
+ * (backend.concurrency: a flood of new sessions queues instead of knocking the
+ * middleware over, Nimble's "Concurrency"), a bounded queue, its timeouts and
+ * its metrics.
+ *
+ * Two waits, two meanings (hardening issue, item 4):
+ * - In the queue, a call waits at most backend.timeout for a slot. One that
+ *   gets none in time, or finds the queue full, is SHED (EDGE_ERR_OVERLOADED):
+ *   it never reached the middleware, so it says nothing about the middleware.
+ *   The viewer gets 503 with Retry-After, never the default action (when it
+ *   did, the edge's own queue turned 1,681 of 2,000 denies into allows).
+ * - On the wire, a call has backend.timeout to answer. One that does not is
+ *   EDGE_ERR_BACKEND_TIMEOUT: the middleware is unavailable and the default
+ *   action applies.
+ * A caller therefore waits at most 2 × backend.timeout ({@link callerBoundMs}).
+ *
+ * What keeps the middleware's load at backend.concurrency (item 5): a slot is
+ * held until the middleware's HTTP exchange is over, not until the edge stops
+ * waiting for it.
+ * - A caller that stops waiting (its timeout, another backend's allow) gets
+ *   its answer at once, but the request is not aborted: it runs on in its slot
+ *   and its late answer is counted (edge_auth_backend_late_total) and dropped.
+ *   Aborting would free nothing at the middleware: undici's abort of a request
+ *   on the wire destroys its socket (node_modules/undici/lib/dispatcher/
+ *   client-h1.js, `abort` → util.destroy(socket)), and a middleware (a PHP
+ *   script, most app servers) goes on working on a request whose client went
+ *   away. That is how 116 calls were in flight against a cap of 32.
+ * - `inner.check` settles only when the exchange is over: MiddlewareClient.get
+ *   resolves once the body was read to its end or discarded (`dump`), and
+ *   rejects once undici failed the request (its socket destroyed).
+ * - A call that never ends is abandoned at {@link ABANDON_AFTER_TIMEOUTS} ×
+ *   backend.timeout: aborted, so its socket is destroyed and the middleware
+ *   sees the connection close, and only then is the slot free. undici's own
+ *   headersTimeout/bodyTimeout are set to the same limit (backends/index.ts):
+ *   at backend.timeout undici itself would cut the connection and leave the
+ *   middleware working.
+ * - One slot is one connection: the undici Pool sends one request per
+ *   connection (pipelining 1) and backend.connections ≥ backend.concurrency
+ *   (config/load.ts), so a call holding a slot is on the wire at once instead
+ *   of waiting in the Pool's own queue while its time runs.
+ * - Not covered: a middleware that keeps working after the hard limit closed
+ *   its connection (hung, not slow); and, after SIGHUP replaced a backend, the
+ *   old one's late calls, which run out (within the same limit) beside the
+ *   new one's cap.
+ * Shutdown (`cancel`) aborts everything at once.
  */
 import { EdgeError } from '../errors.js';
-import type { BackendOutcome, EdgeMetrics } from '../metrics/metrics.js';
+import type { BackendLoad, BackendOutcome, EdgeMetrics } from '../metrics/metrics.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
 
-/** A queued call with less time than this left is not sent when its turn comes. */
-const MIN_USEFUL_CALL_MS = 100;
+/**
+ * A call its caller stopped waiting for keeps its slot until the middleware
+ * answers, for at most this many backend.timeouts from when it was sent; then
+ * its connection is closed. Far above any middleware that is merely slow (the
+ * issue's 3 s middleware against the default 1 s), and a hung one cannot hold
+ * the slots for ever.
+ */
+export const ABANDON_AFTER_TIMEOUTS = 10;
 
-/** Past this many waiting calls a new one is unavailable at once: the queue is bounded too. */
+/** Past this many waiting calls a new one is shed at once: the queue is bounded too. */
 export const MAX_QUEUED_CALLS = 10_000;
 
 const OUTCOME: Readonly<Record<string, BackendOutcome>> = {
@@ -23,88 +69,19 @@ const OUTCOME: Readonly<Record<string, BackendOutcome>> = {
   EDGE_ERR_BACKEND_INVALID: 'invalid',
 };
 
+/** The hard limit of one middleware exchange (see ABANDON_AFTER_TIMEOUTS). */
+export function abandonAfterMs(timeoutMs: number): number {
+  return timeoutMs * ABANDON_AFTER_TIMEOUTS;
+}
+
+/** The longest a caller waits: backend.timeout for a slot, then backend.timeout for the answer. */
+export function callerBoundMs(timeoutMs: number): number {
+  return 2 * timeoutMs;
+}
+
 export interface GuardOptions {
   readonly timeoutMs: number;
   readonly concurrency: number;
-}
-
-export class GuardedBackend implements AuthBackend {
-  readonly name: string;
-  private inFlight = 0;
-  private readonly queue: (() => void)[] = [];
-
-  constructor(
-    private readonly inner: AuthBackend,
-    private readonly options: GuardOptions,
-    private readonly metrics: EdgeMetrics,
-  ) {
-    this.name = inner.name;
-    metrics.backendConfigured(this.name);
-  }
-
-  async check(request: AuthRequest, parent: AbortSignal): Promise<BackendVerdict> {
-    const started = performance.now();
-    const signal = AbortSignal.any([parent, AbortSignal.timeout(this.options.timeoutMs)]);
-    try {
-      await this.acquire(signal, started + this.options.timeoutMs);
-      try {
-        const verdict = await this.inner.check(request, signal);
-        this.metrics.backendCall(this.name, verdict.allow ? 'allow' : 'deny', (performance.now() - started) / 1000, verdict.allow ? undefined : verdict.reason);
-        return verdict;
-      } finally {
-        this.release();
-      }
-    } catch (err) {
-      const e = signal.aborted && !(err instanceof EdgeError && err.code !== 'EDGE_ERR_BACKEND_TIMEOUT') ? new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: no answer within ${this.options.timeoutMs} ms`, { cause: err }) : err;
-      const code = e instanceof EdgeError ? e.code : 'EDGE_ERR_BACKEND_RESET';
-      // A call we cancelled (another backend already allowed, the edge is shutting down) is not a failure of this one.
-      if (!(parent.aborted && parent.reason instanceof CallCancelled)) this.metrics.backendCall(this.name, OUTCOME[code] ?? 'invalid', (performance.now() - started) / 1000);
-      throw e instanceof EdgeError ? e : new EdgeError('EDGE_ERR_BACKEND_RESET', (e as Error).message, { cause: e });
-    }
-  }
-
-  /**
-   * A slot, or a rejection when `signal` aborts while waiting. A waiter whose
-   * deadline has (nearly) passed by the time a slot frees is not sent: its
-   * abort timer may not have run yet (timers fire one by one), and a call that
-   * is already too late would only load the middleware.
-   */
-  private acquire(signal: AbortSignal, deadline: number): Promise<void> {
-    if (this.inFlight < this.options.concurrency) {
-      this.inFlight++;
-      return Promise.resolve();
-    }
-    if (this.queue.length >= MAX_QUEUED_CALLS) return Promise.reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: ${MAX_QUEUED_CALLS} calls already waiting`));
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = this.queue.indexOf(grant);
-        if (i !== -1) this.queue.splice(i, 1);
-        reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: waited ${this.options.timeoutMs} ms for a free slot (backend.concurrency ${this.options.concurrency})`));
-      };
-      const grant = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        // Too little time left to be worth a call (a call rarely answers in less): count it as timed out.
-        if (deadline - performance.now() < Math.min(MIN_USEFUL_CALL_MS, this.options.timeoutMs / 4)) {
-          reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: waited ${this.options.timeoutMs} ms for a free slot (backend.concurrency ${this.options.concurrency})`));
-          this.queue.shift()?.();
-          return;
-        }
-        this.inFlight++;
-        resolve();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.queue.push(grant);
-    });
-  }
-
-  private release(): void {
-    this.inFlight--;
-    this.queue.shift()?.();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 /** Abort reason for calls the edge no longer needs: another backend already allowed, or shutdown. */
@@ -112,5 +89,205 @@ export class CallCancelled extends Error {
   constructor(why: string) {
     super(why);
     this.name = 'CallCancelled';
+  }
+}
+
+/** A call the edge shed (never sent): EDGE_ERR_OVERLOADED, with the Retry-After its viewer gets. */
+export class CallShed extends EdgeError {
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super('EDGE_ERR_OVERLOADED', message);
+  }
+}
+
+/** Abort reason of a call that outlived the hard limit. */
+class CallAbandoned extends Error {}
+
+interface Waiter {
+  grant(): void;
+  leave(err: Error): void;
+}
+
+export class GuardedBackend implements AuthBackend, BackendLoad {
+  readonly name: string;
+  private slots = 0;
+  /** Insertion-ordered: the first is served first; a waiter that gives up leaves in O(1). */
+  private readonly queue = new Set<Waiter>();
+  /** Every call holding a slot, so shutdown can abort them. */
+  private readonly calls = new Set<AbortController>();
+  private readonly abandonMs: number;
+  private readonly retryAfterS: number;
+  private readonly watch: { unwatch(): void };
+  private closing: Promise<void> | undefined;
+  private onIdle: (() => void) | undefined;
+
+  constructor(
+    private readonly inner: AuthBackend,
+    private readonly options: GuardOptions,
+    private readonly metrics: EdgeMetrics,
+  ) {
+    this.name = inner.name;
+    this.abandonMs = abandonAfterMs(options.timeoutMs);
+    // A shed call waited backend.timeout for a slot: about as long as the queue needs to move on.
+    this.retryAfterS = Math.max(1, Math.ceil(options.timeoutMs / 1000));
+    metrics.backendConfigured(this.name);
+    this.watch = metrics.watchBackendLoad(this);
+  }
+
+  get inFlight(): number {
+    return this.slots;
+  }
+
+  get queued(): number {
+    return this.queue.size;
+  }
+
+  async check(request: AuthRequest, parent: AbortSignal): Promise<BackendVerdict> {
+    try {
+      await this.acquire(parent);
+      if (parent.aborted) {
+        // Aborted between the grant and here: the slot goes to the next waiter, unused.
+        this.release();
+        throw this.whyLeft(parent, 'gave up as a slot came free');
+      }
+    } catch (err) {
+      if (err instanceof CallShed) this.metrics.backendCallShed(this.name);
+      throw err;
+    }
+    return this.send(request, parent);
+  }
+
+  /** A slot, or a rejection: CallShed when none came free in time or the queue is full, CallCancelled when the caller cancelled. */
+  private acquire(parent: AbortSignal): Promise<void> {
+    if (parent.aborted) return Promise.reject(this.whyLeft(parent, 'gave up before queueing'));
+    if (this.slots < this.options.concurrency) {
+      this.slots++;
+      return Promise.resolve();
+    }
+    if (this.queue.size >= MAX_QUEUED_CALLS) return Promise.reject(new CallShed(`${this.name}: ${MAX_QUEUED_CALLS} calls already waiting`, this.retryAfterS));
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        this.queue.delete(waiter);
+        clearTimeout(timer);
+        parent.removeEventListener('abort', onAbort);
+      };
+      const waiter: Waiter = {
+        grant: () => {
+          done();
+          this.slots++;
+          resolve();
+        },
+        leave: (err) => {
+          done();
+          reject(err);
+          this.idleCheck();
+        },
+      };
+      const onAbort = (): void => waiter.leave(this.whyLeft(parent, 'gave up while queued'));
+      const timer = setTimeout(
+        () => waiter.leave(new CallShed(`${this.name}: no free slot within ${this.options.timeoutMs} ms (backend.concurrency ${this.options.concurrency}, ${this.queue.size} waiting)`, this.retryAfterS)),
+        this.options.timeoutMs,
+      );
+      parent.addEventListener('abort', onAbort, { once: true });
+      this.queue.add(waiter);
+    });
+  }
+
+  /** Why a caller left before its call was sent: its cancellation, or else (the Authorizer's outer bound) a shed. */
+  private whyLeft(parent: AbortSignal, what: string): Error {
+    return parent.reason instanceof CallCancelled ? parent.reason : new CallShed(`${this.name}: caller ${what}`, this.retryAfterS);
+  }
+
+  /**
+   * Sends the call in the slot acquired. The caller gets the answer, or a
+   * timeout after backend.timeout, or its own cancellation; the call itself
+   * keeps the slot until the exchange is over (or abandoned).
+   */
+  private send(request: AuthRequest, parent: AbortSignal): Promise<BackendVerdict> {
+    const sent = performance.now();
+    const seconds = (): number => (performance.now() - sent) / 1000;
+    const call = new AbortController();
+    this.calls.add(call);
+    const abandon = setTimeout(() => call.abort(new CallAbandoned(`${this.name}: no answer within ${this.abandonMs} ms, connection closed`)), this.abandonMs);
+    return new Promise((resolve, reject) => {
+      let waiting = true;
+      const stopWaiting = (): void => {
+        waiting = false;
+        clearTimeout(deadline);
+        parent.removeEventListener('abort', onParent);
+      };
+      const timedOut = (cause?: unknown): void => {
+        stopWaiting();
+        this.metrics.backendCall(this.name, 'timeout', seconds());
+        reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: no answer within ${this.options.timeoutMs} ms`, { cause }));
+      };
+      const deadline = setTimeout(timedOut, this.options.timeoutMs);
+      const onParent = (): void => {
+        // A call we cancelled (another backend already allowed, shutdown) is not a failure of this one.
+        if (parent.reason instanceof CallCancelled) {
+          stopWaiting();
+          reject(parent.reason);
+        } else timedOut(parent.reason);
+      };
+      parent.addEventListener('abort', onParent, { once: true });
+
+      const over = (): void => {
+        clearTimeout(abandon);
+        this.calls.delete(call);
+        this.release();
+      };
+      this.inner.check(request, call.signal).then(
+        (verdict) => {
+          over();
+          if (!waiting) return this.metrics.backendCallLate(this.name, 'answered');
+          stopWaiting();
+          this.metrics.backendCall(this.name, verdict.allow ? 'allow' : 'deny', seconds(), verdict.allow ? undefined : verdict.reason);
+          resolve(verdict);
+        },
+        (err: unknown) => {
+          over();
+          const why = call.signal.reason as unknown;
+          if (!waiting) {
+            if (!(why instanceof CallCancelled)) this.metrics.backendCallLate(this.name, why instanceof CallAbandoned ? 'abandoned' : 'failed');
+            return;
+          }
+          stopWaiting();
+          if (why instanceof CallCancelled) return reject(why);
+          const e = err instanceof EdgeError ? err : new EdgeError('EDGE_ERR_BACKEND_RESET', (err as Error).message, { cause: err });
+          this.metrics.backendCall(this.name, OUTCOME[e.code] ?? 'invalid', seconds());
+          reject(e);
+        },
+      );
+    });
+  }
+
+  private release(): void {
+    this.slots--;
+    const next = this.queue.values().next();
+    if (next.done !== true) next.value.grant();
+    else this.idleCheck();
+  }
+
+  private idleCheck(): void {
+    if (this.slots === 0 && this.queue.size === 0) this.onIdle?.();
+  }
+
+  /** Shutdown: every waiting call and every call on the wire (late ones too) is cancelled at once. */
+  cancel(): void {
+    const cancelled = new CallCancelled('edge shutting down');
+    for (const waiter of [...this.queue]) waiter.leave(cancelled);
+    for (const call of this.calls) call.abort(cancelled);
+  }
+
+  /** Once every call is over (each within the hard limit; at once after `cancel`), closes the connections. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.slots > 0 || this.queue.size > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
+      this.watch.unwatch();
+      await this.inner.close();
+    })();
+    return this.closing;
   }
 }

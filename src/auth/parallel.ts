@@ -3,10 +3,13 @@
  * first allow wins and the other calls are cancelled; when all have answered
  * and none allowed, the first deny decides; when none could answer, the
  * middleware is unavailable and the default action applies (the Authorizer's
- * business). Each backend keeps its own timeout (GuardedBackend).
+ * business). Each backend keeps its own timeout and queue (GuardedBackend).
+ * A shed call (its queue full: the edge's congestion, not the middleware's)
+ * counts only when no backend could be asked at all: a real answer from any
+ * wins, and a real failure of one asked makes the whole unavailable.
  */
 import { EdgeError } from '../errors.js';
-import { CallCancelled } from './guarded.js';
+import { CallCancelled, CallShed } from './guarded.js';
 import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
 
 export class ParallelBackend implements AuthBackend {
@@ -21,9 +24,11 @@ export class ParallelBackend implements AuthBackend {
       let pending = this.backends.length;
       let firstDeny: BackendVerdict | undefined;
       let firstFailure: unknown;
+      let firstShed: CallShed | undefined;
       const settle = (): void => {
         if (--pending > 0) return;
         if (firstDeny !== undefined) resolve(firstDeny);
+        else if (firstFailure === undefined && firstShed !== undefined) reject(firstShed);
         else reject(firstFailure instanceof EdgeError ? firstFailure : new EdgeError('EDGE_ERR_BACKEND_RESET', 'no middleware could answer', { cause: firstFailure }));
       };
       for (const backend of this.backends) {
@@ -38,7 +43,8 @@ export class ParallelBackend implements AuthBackend {
             settle();
           },
           (err: unknown) => {
-            firstFailure ??= err;
+            if (err instanceof CallShed) firstShed ??= err;
+            else firstFailure ??= err;
             settle();
           },
         );
@@ -48,5 +54,9 @@ export class ParallelBackend implements AuthBackend {
 
   async close(): Promise<void> {
     await Promise.all(this.backends.map((b) => b.close()));
+  }
+
+  cancel(): void {
+    for (const b of this.backends) b.cancel?.();
   }
 }

@@ -51,14 +51,28 @@ export interface AuthBackend {
   readonly name: string;
   /** Resolves with a verdict, rejects with an EdgeError (EDGE_ERR_BACKEND_*) when it could not decide. */
   check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict>;
+  /** Stops once the calls in flight are over (SIGHUP retires a backend this way), then closes its connections. */
   close(): Promise<void>;
+  /**
+   * Shutdown: cancels every call at once, including those whose caller no
+   * longer waits (GuardedBackend keeps them running until the middleware
+   * answers). Backends that hold no call beyond their caller's signal need none.
+   */
+  cancel?(): void;
 }
 
-export type DecisionSource = 'backend' | 'default' | 'rule';
+/**
+ * `shed` is no decision at all: the edge shed the middleware call (no free
+ * slot in time, or its queue full). It is never stored on a session; the
+ * request that waited for it gets 503 with Retry-After.
+ */
+export type DecisionSource = 'backend' | 'default' | 'rule' | 'shed';
 
 /** A decision as the edge keeps it on a session. */
 export interface Decision extends BackendVerdict {
   readonly source: DecisionSource;
   /** When it was made (ms since epoch). */
   readonly decidedAt: number;
+  /** Source `shed` only: the Retry-After (seconds) the viewer gets. */
+  readonly retryAfterS?: number;
 }

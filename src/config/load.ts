@@ -12,6 +12,7 @@ import type { RulesConfig } from '../auth/rules.js';
 import type { BackendConfig, BackendEntry, EdgeConfig } from './schema.js';
 import { validateRules } from '../auth/rules.js';
 import { parseCidr } from './cidr.js';
+import { redactText, redactUrl } from '../redact.js';
 import { parseBoolean, parseDurationMs, parseHostPort, parseInteger, parseList, parseSizeBytes, type HostPort } from './units.js';
 
 export interface ConfigSources {
@@ -35,7 +36,9 @@ export async function readConfigFile(fileName: string): Promise<unknown> {
   try {
     return parseYaml(text) ?? {};
   } catch (err) {
-    throw new EdgeError('EDGE_ERR_CONFIG', `config file ${fileName}: invalid YAML: ${(err as Error).message}`, { cause: err });
+    // The parser quotes the offending line, which may hold a secret (a token, a middleware URL's key): keep only where it is.
+    const where = (err as Error).message.split('\n')[0]!.replace(/:\s*$/, '');
+    throw new EdgeError('EDGE_ERR_CONFIG', `config file ${fileName}: invalid YAML: ${redactText(where)}`, { cause: err });
   }
 }
 
@@ -66,9 +69,11 @@ function describe(spec: OptionSpec, origin: Origin, fileName: string): string {
   }
 }
 
+/** A value as a config error quotes it: secrets hidden, URLs without credentials or query values. */
 function show(value: unknown, spec: OptionSpec): string {
   if (spec.secret === true) return '"<redacted>"';
-  return JSON.stringify(value) ?? String(value);
+  if (spec.kind === 'url' && typeof value === 'string') return JSON.stringify(redactUrl(value));
+  return redactText(JSON.stringify(value) ?? String(value));
 }
 
 function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
@@ -177,7 +182,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   }
   const get = <T>(path: string): T => values.get(path) as T;
   const invalid = (path: string, message: string): never => {
-    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get(path)}: ${JSON.stringify(rawValues.get(path))}: ${message}`);
+    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get(path)}: ${show(rawValues.get(path), OPTIONS.find((o) => o.path === path)!)}: ${message}`);
   };
 
   const upstream = new URL(get<string>('upstream.url'));
@@ -221,6 +226,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     sendIp: get<boolean>('backend.sendIp'),
   };
   const listed = get<unknown[] | undefined>('backends');
+  if (listed === undefined && backend.connections < backend.concurrency) invalid('backend.connections', tooFewConnections(backend.concurrency, where.get('backend.concurrency')!));
   const backends = listed === undefined ? (backend.url === undefined ? [] : buildBackends([{ url: backend.url }], backend, where.get('backend.url')!, true)) : buildBackends(listed, backend, where.get('backends')!);
   const rules: RulesConfig = {
     ipAllow: get<string[]>('rules.ipAllow'),
@@ -289,6 +295,15 @@ const BACKEND_ENTRY_KEYS: Readonly<Record<string, string>> = {
   sendIp: 'backend.sendIp',
 };
 
+/**
+ * Each middleware call in flight needs a connection of its own (one request per
+ * connection: auth/guarded.ts); with fewer, calls would wait in the connection
+ * pool while their time runs, and count as unavailable.
+ */
+function tooFewConnections(concurrency: number, concurrencyFrom: string): string {
+  return `must be at least the concurrency (${concurrencyFrom}: ${concurrency}): every middleware call in flight needs its own connection: set it to ${concurrency} or more`;
+}
+
 /** Each entry of `backends`, parsed like the backend.* settings it mirrors; missing ones take backend.*'s values. */
 function buildBackends(list: readonly unknown[], defaults: BackendConfig, where: string, single = false): BackendEntry[] {
   if (list.length === 0) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where}: an empty list (remove it, or list at least one backend)`);
@@ -315,14 +330,19 @@ function buildBackends(list: readonly unknown[], defaults: BackendConfig, where:
     if (!/^[A-Za-z0-9_.-]{1,40}$/.test(name)) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.name: ${JSON.stringify(name)}: letters, digits, "_", "-", "." (at most 40): it is a metric label`);
     if (names.has(name)) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.name: ${JSON.stringify(name)} is used twice`);
     names.add(name);
+    const connections = field<number>('connections') ?? defaults.connections;
+    const concurrency = field<number>('concurrency') ?? defaults.concurrency;
+    if (!single && connections < concurrency) {
+      throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${at}.connections: ${connections}: ${tooFewConnections(concurrency, entry['concurrency'] === undefined ? 'backend.concurrency' : `${at}.concurrency`)}`);
+    }
     return {
       name,
       type,
       url,
       timeoutMs: field<number>('timeout') ?? defaults.timeoutMs,
       maxBodyBytes: field<number>('maxBodyBytes') ?? defaults.maxBodyBytes,
-      connections: field<number>('connections') ?? defaults.connections,
-      concurrency: field<number>('concurrency') ?? defaults.concurrency,
+      connections,
+      concurrency,
       ca: field<string>('ca') ?? defaults.ca,
       sendName: field<boolean>('sendName') ?? defaults.sendName,
       sendIp: field<boolean>('sendIp') ?? defaults.sendIp,
@@ -353,15 +373,4 @@ export function describeConfig(config: EdgeConfig): Record<string, unknown> {
       session: { ...config.session, channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
     }),
   ) as Record<string, unknown>;
-}
-
-/** Drops credentials and query values from a URL: middleware URLs often carry API keys. */
-export function redactUrl(text: string): string {
-  const url = new URL(text);
-  if (url.username !== '' || url.password !== '') {
-    url.username = 'redacted';
-    url.password = '';
-  }
-  for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, 'redacted');
-  return url.toString();
 }

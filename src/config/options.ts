@@ -51,10 +51,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   // Middleware
   { path: 'backend.type', flag: '--backend-type', env: 'EDGE_BACKEND_TYPE', kind: 'enum', values: BACKEND_TYPES, default: 'http', group: 'Middleware', help: 'middleware protocol: http (Astra "HTTP Request"), stalker (Ministra), smarty (Microimpulse), iptvportal, flussonic' },
   { path: 'backend.url', flag: '--backend', env: 'EDGE_BACKEND', kind: 'url', group: 'Middleware', help: 'middleware URL or portal address (unset: every session gets the default action)' },
-  { path: 'backend.timeout', flag: '--backend-timeout', env: 'EDGE_BACKEND_TIMEOUT', kind: 'duration', default: '1s', group: 'Middleware', help: 'whole-call timeout of one middleware request' },
+  { path: 'backend.timeout', flag: '--backend-timeout', env: 'EDGE_BACKEND_TIMEOUT', kind: 'duration', default: '1s', group: 'Middleware', help: 'time the middleware has to answer a call (slower: unavailable, the default action applies); also the longest a call waits for a free slot (then it is shed: 503)' },
   { path: 'backend.maxBodyBytes', flag: '--backend-max-body', env: 'EDGE_BACKEND_MAX_BODY', kind: 'size', default: '64KiB', group: 'Middleware', help: 'middleware response bytes read (and discarded) at most' },
-  { path: 'backend.connections', flag: '--backend-connections', env: 'EDGE_BACKEND_CONNECTIONS', kind: 'int', default: 64, group: 'Middleware', help: 'max keep-alive connections to the middleware' },
-  { path: 'backend.concurrency', flag: '--backend-concurrency', env: 'EDGE_BACKEND_CONCURRENCY', kind: 'int', default: 32, group: 'Middleware', help: 'max middleware calls in flight; more wait in a queue, and past backend.timeout count as unavailable' },
+  { path: 'backend.connections', flag: '--backend-connections', env: 'EDGE_BACKEND_CONNECTIONS', kind: 'int', default: 64, group: 'Middleware', help: 'max keep-alive connections to the middleware; at least backend.concurrency' },
+  { path: 'backend.concurrency', flag: '--backend-concurrency', env: 'EDGE_BACKEND_CONCURRENCY', kind: 'int', default: 32, group: 'Middleware', help: 'max middleware calls in flight, held until the middleware answers; more wait in a queue, and one with no slot within backend.timeout is shed (503 + Retry-After, never the default action)' },
   { path: 'backend.ca', flag: '--backend-ca', env: 'EDGE_BACKEND_CA', kind: 'string', group: 'Middleware', help: 'PEM file of the CA of an HTTPS middleware with a private certificate' },
   { path: 'backend.sendName', flag: '--smarty-send-name', env: 'EDGE_SMARTY_SEND_NAME', kind: 'bool', default: true, group: 'Middleware', help: 'smarty: send the channel as name= (the token is checked against its content)' },
   { path: 'backend.sendIp', flag: '--smarty-send-ip', env: 'EDGE_SMARTY_SEND_IP', kind: 'bool', default: true, group: 'Middleware', help: 'smarty: send the client IP as ip=' },
@@ -102,7 +102,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'log.level', flag: '--log-level', env: 'EDGE_LOG_LEVEL', kind: 'enum', values: LOG_LEVELS, default: 'info', group: 'Logging', help: 'log level (JSON lines on stdout); reloaded on SIGHUP' },
   { path: 'log.access', flag: '--access-log', env: 'EDGE_ACCESS_LOG', kind: 'bool', default: false, group: 'Logging', help: 'one log line per request (off by default: the hot path stays quiet)' },
   { path: 'log.accessSample', flag: '--access-log-sample', env: 'EDGE_ACCESS_LOG_SAMPLE', kind: 'ratio', default: 1, group: 'Logging', help: 'fraction of requests the access log keeps (0..1)' },
-  { path: 'log.redactParams', flag: '--redact-param', env: 'EDGE_REDACT_PARAMS', kind: 'list', metavar: 'NAME[,NAME]', default: ['token'], group: 'Logging', help: 'query parameters whose values never appear in logs (the session marker always is redacted)' },
+  { path: 'log.redactParams', flag: '--redact-param', env: 'EDGE_REDACT_PARAMS', kind: 'list', metavar: 'NAME[,NAME]', default: ['token'], group: 'Logging', help: 'query parameters whose values never appear in logs, names in any case or percent-encoding (the token parameter and the session marker always are redacted)' },
 
   // Health and lifecycle
   { path: 'health.public', flag: '--public-health', env: 'EDGE_PUBLIC_HEALTH', kind: 'bool', default: false, group: 'Health and lifecycle', help: 'also answer /healthz and /readyz on the public listener (for load balancers probing the traffic port)' },

@@ -17,6 +17,10 @@ export type UpstreamOutcome = 'ok' | 'refused' | 'reset' | 'timeout' | 'invalid'
 export type Listener = 'public' | 'admin';
 /** What escaped every request handler and reached the process (a bug the edge survived). */
 export type UncaughtKind = 'exception' | 'rejection';
+/** How a middleware call ended after the edge stopped waiting for it (its viewer already had an answer). */
+export type LateEnd = 'answered' | 'failed' | 'abandoned';
+/** A session's first check, or the re-check of a granted session. */
+export type CheckKind = 'new' | 'recheck';
 
 /** Label values a middleware can make us create, at most. */
 const MAX_DENY_REASONS = 50;
@@ -29,6 +33,8 @@ const BACKEND_OUTCOMES: readonly BackendOutcome[] = ['allow', 'deny', 'timeout',
 const UPSTREAM_OUTCOMES: readonly UpstreamOutcome[] = ['ok', 'refused', 'reset', 'timeout', 'invalid', 'aborted'];
 const LISTENERS: readonly Listener[] = ['public', 'admin'];
 const UNCAUGHT_KINDS: readonly UncaughtKind[] = ['exception', 'rejection'];
+const LATE_ENDS: readonly LateEnd[] = ['answered', 'failed', 'abandoned'];
+const CHECK_KINDS: readonly CheckKind[] = ['new', 'recheck'];
 
 /** Seconds; the auth step of a cache hit costs microseconds, a middleware call milliseconds. */
 const AUTH_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -39,6 +45,15 @@ interface Inc {
 }
 interface Observe {
   observe(value: number): void;
+}
+
+/** A guarded middleware's load, read at scrape time (auth/guarded.ts). */
+export interface BackendLoad {
+  readonly name: string;
+  /** Calls holding a slot: sent and not yet over, late ones included. */
+  readonly inFlight: number;
+  /** Calls waiting for a slot. */
+  readonly queued: number;
 }
 
 export interface StoreStats {
@@ -65,6 +80,10 @@ export class EdgeMetrics {
   private readonly backendRequests: Counter<'backend' | 'outcome'>;
   private readonly backendDuration: Histogram<'backend'>;
   private readonly backendDenials: Counter<'backend' | 'reason'>;
+  private readonly backendShed: Counter<'backend'>;
+  private readonly backendLate: Counter<'backend' | 'end'>;
+  private readonly backendLoads = new Set<BackendLoad>();
+  private readonly shed: Record<CheckKind, Inc>;
   private readonly denyReasons = new Set<string>();
   private readonly requestDuration: Record<RequestKind, Observe>;
   private readonly opened: Inc;
@@ -100,6 +119,42 @@ export class EdgeMetrics {
     this.backendRequests = new Counter({ name: 'edge_auth_backend_requests_total', help: 'Middleware calls by backend and outcome.', labelNames: ['backend', 'outcome'] as const, registers });
     this.backendDenials = new Counter({ name: 'edge_auth_backend_denials_total', help: 'Middleware denies by backend and reason code.', labelNames: ['backend', 'reason'] as const, registers });
     this.backendDuration = new Histogram({ name: 'edge_auth_backend_duration_seconds', help: 'Middleware call duration by backend.', labelNames: ['backend'] as const, buckets: LATENCY_BUCKETS, registers });
+
+    this.backendShed = new Counter({ name: 'edge_auth_backend_shed_total', help: 'Calls the edge never sent to this middleware: no free slot (backend.concurrency) within backend.timeout, or the queue full.', labelNames: ['backend'] as const, registers });
+    this.backendLate = new Counter({
+      name: 'edge_auth_backend_late_total',
+      help: 'Middleware calls that ended after the edge stopped waiting for them (timeout, or another backend allowed), by how: answered (discarded), failed, or abandoned (the connection closed at the hard limit, a multiple of backend.timeout).',
+      labelNames: ['backend', 'end'] as const,
+      registers,
+    });
+    const loads = this.backendLoads;
+    const sumLoads = (field: 'inFlight' | 'queued'): Map<string, number> => {
+      const sums = new Map<string, number>();
+      for (const load of loads) sums.set(load.name, (sums.get(load.name) ?? 0) + load[field]);
+      return sums;
+    };
+    new Gauge({
+      name: 'edge_auth_backend_in_flight',
+      help: 'Middleware calls holding a slot (at most backend.concurrency): sent and not yet over, late ones included.',
+      labelNames: ['backend'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [backend, n] of sumLoads('inFlight')) this.set({ backend }, n);
+      },
+    });
+    new Gauge({
+      name: 'edge_auth_backend_queued',
+      help: 'Middleware calls waiting for a slot.',
+      labelNames: ['backend'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [backend, n] of sumLoads('queued')) this.set({ backend }, n);
+      },
+    });
+    const shed = new Counter({ name: 'edge_auth_shed_total', help: 'Session checks the edge shed because the middleware queue was full or too slow: a new session got 503 + Retry-After, a re-check kept the stale decision.', labelNames: ['check'] as const, registers });
+    this.shed = table(CHECK_KINDS, (check) => zeroed(shed.labels(check)));
 
     this.failureModeAllowed = new Counter({ name: 'edge_auth_failure_mode_allowed_total', help: 'Sessions let in by the default action because the middleware was unavailable.', registers });
 
@@ -169,7 +224,30 @@ export class EdgeMetrics {
   /** A configured middleware: its series exist at zero from the start. */
   backendConfigured(backend: string): void {
     for (const outcome of BACKEND_OUTCOMES) this.backendRequests.labels(backend, outcome).inc(0);
+    for (const end of LATE_ENDS) this.backendLate.labels(backend, end).inc(0);
+    this.backendShed.labels(backend).inc(0);
     this.backendDuration.zero({ backend });
+  }
+
+  /** A middleware's slots and queue, read at every scrape until `unwatch` (edge_auth_backend_in_flight, _queued). */
+  watchBackendLoad(load: BackendLoad): { unwatch(): void } {
+    this.backendLoads.add(load);
+    return { unwatch: () => void this.backendLoads.delete(load) };
+  }
+
+  /** A call this middleware never got: see edge_auth_backend_shed_total. */
+  backendCallShed(backend: string): void {
+    this.backendShed.labels(backend).inc();
+  }
+
+  /** A call that ended after its caller stopped waiting. */
+  backendCallLate(backend: string, end: LateEnd): void {
+    this.backendLate.labels(backend, end).inc();
+  }
+
+  /** A session check shed by the edge (no decision made). */
+  checkShed(check: CheckKind): void {
+    this.shed[check].inc();
   }
 
   /** `denyReason`: the backend's reason code (`backend_403`, Smarty's `expired`…): a small set per backend type. */

@@ -21,7 +21,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import type { EdgeMetrics, RequestKind, UpstreamOutcome } from '../metrics/metrics.js';
 import type { Session } from '../session/session.js';
 import { clientResponseHeaders } from './headers.js';
-import { isPlaylistBody, rewritePlaylist, type RewriteContext } from './playlist.js';
+import { compilePlaylist, isPlaylistBody, renderPlaylist, type PlaylistContext } from './playlist.js';
 
 const PLAYLIST_CONTENT_TYPES = /^\s*(?:application|audio)\/(?:x-|vnd\.apple\.)?mpegurl\b/i;
 
@@ -58,13 +58,14 @@ export class Forwarder {
   readonly pool: Pool;
   readonly upstreamHost: string;
   readonly options: ForwarderOptions;
-  private readonly upstreamOrigin: string;
+  /** What compilePlaylist needs to know about this edge: the same for every session. */
+  readonly playlistContext: PlaylistContext;
 
   constructor(options: ForwarderOptions) {
     this.options = options;
     const url = new URL(options.upstream.origin);
     this.upstreamHost = url.host;
-    this.upstreamOrigin = url.origin.toLowerCase();
+    this.playlistContext = { upstreamOrigin: url.origin.toLowerCase(), param: options.sessionParam };
     this.pool = new Pool(url.origin, {
       connections: options.upstream.connections,
       connectTimeout: options.upstream.connectTimeoutMs,
@@ -84,9 +85,6 @@ export class Forwarder {
     );
   }
 
-  rewriteContext(session: Session): RewriteContext {
-    return { upstreamOrigin: this.upstreamOrigin, param: this.options.sessionParam, sessionId: session.id };
-  }
 
   /** Readiness: does the upstream answer HTTP at all (any status) within `timeoutMs`? */
   async probe(timeoutMs: number): Promise<boolean> {
@@ -229,13 +227,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   private sendPlaylist(controller: Dispatcher.DispatchController): void {
     const upstreamBody = Buffer.concat(this.playlist!, this.playlistBytes);
     this.playlist = undefined;
-    const text = upstreamBody.toString('utf8');
     const raw = (controller.rawHeaders ?? []) as (string | Buffer)[];
     const headers = clientResponseHeaders(raw, PLAYLIST_DROPPED_HEADERS);
     // A rewritten playlist carries this viewer's session: no shared cache may keep it.
     headers.push('cache-control', 'private, no-cache');
     // Not a playlist after all (a wrong content type): pass the bytes through untouched.
-    const body = isPlaylistBody(text) ? Buffer.from(rewritePlaylist(text, this.forwarder.rewriteContext(this.request.session)), 'utf8') : upstreamBody;
+    // Compiled per request for now; the template does not depend on the session, so a shared cache can keep it.
+    const body = isPlaylistBody(upstreamBody) ? renderPlaylist(compilePlaylist(upstreamBody, this.forwarder.playlistContext), this.request.session.id) : upstreamBody;
     headers.push('content-length', String(body.length));
     this.request.session.bytes += body.length;
     this.forwarder.options.metrics.bytesSent(this.request.kind, body.length);

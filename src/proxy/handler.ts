@@ -16,7 +16,8 @@ import type { Session } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
 import type { Forwarder } from './forward.js';
 import { upstreamRequestHeaders } from './headers.js';
-import { findParam, redactQuery, removeParam, splitTarget } from './query.js';
+import { findParam, removeParam, splitTarget } from './query.js';
+import { QueryRedactor } from '../redact.js';
 import { answerReadiness, send } from '../admin/server.js';
 
 export interface RequestHandlerDeps {
@@ -51,7 +52,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const param = config.session.param;
   const tokenParam = config.session.tokenParam;
   const bindIp = config.session.bindIp;
-  const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new Set([...config.log.redactParams, param])) : undefined;
+  const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: Record<string, string>): void {
     const status = ERROR_CODES[code].status;
@@ -89,6 +90,11 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     clientIp: string,
     peerIp: string,
   ): void {
+    if (decision.source === 'shed') {
+      // No decision: the edge could not ask the middleware in time (its own congestion). Not a deny, not the default action: retry.
+      if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_OVERLOADED', undefined, started, { 'retry-after': String(decision.retryAfterS ?? 1) });
+      return;
+    }
     // The request that got a decision made reports where it came from; later ones are cache hits.
     metrics.decision(decision.allow, source === 'cache' || decision.source === 'backend' ? source : decision.source, (performance.now() - started) / 1000);
     if (res.destroyed) return; // the player gave up while the middleware was deciding
@@ -191,14 +197,15 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
 
 /**
  * Optional access log (log.access, off by default): one line per finished
- * request, sampled (log.accessSample), with tokens, the session marker and
- * log.redactParams redacted from the query.
+ * request, sampled (log.accessSample), with the values of the token
+ * parameter, the session marker and log.redactParams redacted from the query
+ * (names in any letter case or percent-encoding: see redact.ts).
  */
 class AccessLog {
   constructor(
     private readonly log: Logger,
     private readonly sample: number,
-    private readonly redacted: ReadonlySet<string>,
+    private readonly redactor: QueryRedactor,
   ) {}
 
   watch(req: IncomingMessage, res: ServerResponse, path: string, query: string, started: number): void {
@@ -208,7 +215,7 @@ class AccessLog {
         {
           method: req.method,
           path,
-          query: redactQuery(query, this.redacted),
+          query: this.redactor.redact(query),
           status: res.statusCode,
           completed: res.writableFinished,
           durationMs: Math.round(performance.now() - started),

@@ -8,6 +8,7 @@ import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { WebhookMethod } from '../config/schema.js';
 import { RateLimitedLog } from '../log.js';
+import { redactText } from '../redact.js';
 import type { SessionView } from './table.js';
 
 const MAX_IN_FLIGHT = 1000;
@@ -55,7 +56,7 @@ export class CloseNotifier {
       await res.body.dump({ limit: 64 * 1024 });
       if (res.statusCode >= 400) throw new Error(`answered ${res.statusCode}`);
     } catch (err) {
-      this.failures.maybe((suppressed) => this.log.warn({ err: (err as Error).message, suppressed }, 'sessions backend notification failed'));
+      this.failures.maybe((suppressed) => this.log.warn({ err: redactText((err as Error).message), suppressed }, 'sessions backend notification failed'));
     }
   }
 

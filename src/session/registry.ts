@@ -111,6 +111,21 @@ export class SessionRegistry {
     else this.store.delete(session);
   }
 
+  /**
+   * A check the edge shed (auth/guarded.ts): no decision, nothing stored. A
+   * session that never had a decision leaves the store (its viewer's next
+   * request opens a fresh one and asks again). A granted one keeps its stale
+   * decision and asks again at its next request; one that only holds open
+   * streams sends none, so its timer asks again in `retryMs`.
+   */
+  shed(session: Session, isRecheck: boolean, retryMs: number): void {
+    if (session.decision === undefined && !session.active && session.streams.size === 0) {
+      this.store.delete(session);
+      return;
+    }
+    if (isRecheck) this.scheduleRecheck(session, retryMs);
+  }
+
   private ttlOf(decision: Decision): number {
     if (decision.ttlMs !== undefined) return Math.min(decision.ttlMs, this.options.auth.maxTtlMs);
     return decision.allow ? this.options.auth.allowTtlMs : this.options.auth.denyTtlMs;
@@ -215,11 +230,11 @@ export class SessionRegistry {
    * A session that only holds open streams sends no requests that would
    * notice its decision expiring: a timer does, and asks for a re-check.
    */
-  private scheduleRecheck(session: Session): void {
+  private scheduleRecheck(session: Session, delayMs = session.expiresAt - this.now()): void {
     if (session.streams.size === 0 || session.endReason !== undefined) return;
     if (session.recheckTimer !== undefined) clearTimeout(session.recheckTimer);
     // setTimeout holds at most 2^31-1 ms (~24.8 days); auth.maxTtl stays below that anyway.
-    const delay = Math.min(Math.max(0, session.expiresAt - this.now()), 2 ** 31 - 1);
+    const delay = Math.min(Math.max(0, delayMs), 2 ** 31 - 1);
     session.recheckTimer = setTimeout(() => {
       session.recheckTimer = undefined;
       if (session.streams.size > 0 && session.endReason === undefined) this.options.onExpiry(session);

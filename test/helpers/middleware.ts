@@ -68,7 +68,15 @@ export interface TestMiddleware {
   /** 32 lowercase hex chars, accepted by the 'ministra' behaviour until `ttlMs` after issue. */
   issueMinistraToken(opts?: { ttlMs?: number; userId?: number }): string;
   activeConnections(): number;
-  /** Clears the request records. */
+  /**
+   * Requests being worked on: from arrival until the behaviour is done (a `delay` sleeps on even
+   * when the client went away, like a PHP middleware) and the response is over or its connection
+   * closed.
+   */
+  inFlight(): number;
+  /** The most requests in flight at once since start (or the last reset()). */
+  maxInFlight(): number;
+  /** Clears the request records (and the max in-flight). */
   reset(): void;
   /** Destroys all sockets (including hanging ones) and stops listening. Idempotent. */
   close(): Promise<void>;
@@ -86,6 +94,8 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
   const sockets = new Set<Socket>();
   let nextUserId = 1;
   let closing = false;
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   async function resolveSpec(spec: MiddlewareBehaviorSpec, rec: MiddlewareRequestRecord): Promise<MiddlewareBehavior> {
     let s = spec;
@@ -159,6 +169,20 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
       at: Date.now(),
     };
     requests.push(rec);
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    let acted = false;
+    let over = false;
+    let counted = true;
+    const leave = (): void => {
+      if (acted && over && counted) {
+        counted = false;
+        inFlight--;
+      }
+    };
+    res.once('close', () => {
+      over = true;
+      leave();
+    });
     req.resume(); // discard any request body
     const spec = queue.shift() ?? behavior;
     resolveSpec(spec, rec)
@@ -166,6 +190,10 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
       .catch((err: unknown) => {
         if (!res.headersSent && !res.destroyed) send(res, 500, {}, `test middleware error: ${String(err)}`);
         else res.destroy();
+      })
+      .finally(() => {
+        acted = true;
+        leave();
       });
   });
   server.on('connection', (s: Socket) => {
@@ -195,8 +223,11 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
       return token;
     },
     activeConnections: () => sockets.size,
+    inFlight: () => inFlight,
+    maxInFlight: () => maxInFlight,
     reset() {
       requests.splice(0);
+      maxInFlight = inFlight;
     },
     close() {
       if (!closed) {

@@ -64,6 +64,9 @@ export interface OriginFault {
   rst?: boolean;
   /** Answer with this status and a short text body instead of the real response. */
   status?: number;
+  /** Answer with this body instead of the real response (status `status` or 200; Content-Type from
+   * the path, e.g. an HLS playlist for `.m3u8`, unless `headers` sets one): crafted playlists. */
+  body?: string | Buffer;
   /** Extra response headers (with `status`, or added to the normal response). */
   headers?: Record<string, string>;
   /** Apply to this many matching requests, then forget the fault (default: unlimited). */
@@ -249,6 +252,7 @@ export async function startTestOrigin(opts: TestOriginOptions = {}): Promise<Tes
     }
     if (fault?.resetBeforeHeaders) return void (fault.rst ? req.socket.resetAndDestroy() : req.socket.destroy());
     const text = (status: number, msg: string): Promise<void> => sendBody(req, res, status, { 'content-type': 'text/plain' }, Buffer.from(`${msg}\n`), fault);
+    if (fault?.body !== undefined) return sendBody(req, res, fault.status ?? 200, { 'content-type': contentTypeOf(record.path) }, Buffer.from(fault.body), fault);
     if (fault?.status !== undefined) return text(fault.status, `fault ${fault.status}`);
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed');
     const m = /^\/play\/([^/]+)(\/.*)?$/.exec(record.path);

@@ -7,6 +7,7 @@ import type { AuthBackend, AuthRequest, BackendVerdict, Decision } from '../../s
 import { MemorySessionStore } from '../../src/cache/session-store.js';
 import { buildConfig } from '../../src/config/load.js';
 import { EdgeError } from '../../src/errors.js';
+import { CallShed } from '../../src/auth/guarded.js';
 import { EdgeMetrics } from '../../src/metrics/metrics.js';
 import { SessionRegistry } from '../../src/session/registry.js';
 import type { Session } from '../../src/session/session.js';
@@ -129,6 +130,51 @@ describe('Authorizer', () => {
     if (grantedKept) expect(granted.decision?.sessionName).toBe('kept');
     const allowed = (await metrics.registry.getSingleMetric('edge_auth_failure_mode_allowed_total')!.get()).values[0]!.value;
     expect(allowed).toBe((newAllowed ? 1 : 0) + (grantedKept ? 1 : 0));
+  });
+
+  it.each(['allow', 'deny', 'keep-granted'] as const)('a shed call is no decision, whatever the default action (%s)', async (defaultAction) => {
+    const { backend, authorizer, sessions, open, advance, now, metrics } = setup({ defaultAction });
+    const count = async (name: string, labels: Record<string, string> = {}): Promise<number> =>
+      (await metrics.registry.getSingleMetric(name)!.get()).values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((n, v) => n + v.value, 0);
+
+    // A new session: 503 material, nothing kept; its viewer's next request asks again.
+    const fresh = open('fresh');
+    const both = [authorizer.authorize(fresh, now()), authorizer.authorize(fresh, now())];
+    expect(backend.calls).toHaveLength(1);
+    backend.answer(new CallShed('queue full', 2));
+    const [d1, d2] = await Promise.all(both);
+    expect(d1).toMatchObject({ allow: false, source: 'shed', reason: 'edge_overloaded', retryAfterS: 2 });
+    expect(d2).toBe(d1);
+    expect(fresh.pending).toBeUndefined();
+    expect(fresh.decision).toBeUndefined();
+    expect(sessions.store.get(fresh.id)).toBeUndefined();
+    expect(await count('edge_auth_shed_total', { check: 'new' })).toBe(1);
+    expect(await count('edge_auth_failure_mode_allowed_total')).toBe(0);
+    const again = open('fresh');
+    expect(again).not.toBe(fresh);
+    void authorizer.authorize(again, now());
+    expect(backend.calls).toHaveLength(2);
+    backend.answer({ allow: true, reason: 'backend_200' });
+    await settle();
+
+    // A granted session whose re-check is shed keeps its decision, unchanged, and asks again later.
+    const granted = open('granted');
+    const p = authorizer.authorize(granted, now());
+    backend.answer({ allow: true, reason: 'backend_200', sessionName: 'kept' });
+    const decision = await p;
+    granted.streams.add({ destroy: () => undefined }); // an MPEG-TS viewer: no requests, its timer re-checks
+    advance(10_001);
+    expect(authorizer.authorize(granted, now())).toBe(decision);
+    backend.answer(new CallShed('no slot in time', 1));
+    await settle();
+    expect(granted.pending).toBeUndefined();
+    expect(granted.decision).toBe(decision);
+    expect(granted.endReason).toBeUndefined();
+    expect(granted.recheckTimer).toBeDefined();
+    expect(await count('edge_auth_shed_total', { check: 'recheck' })).toBe(1);
+    expect(authorizer.authorize(granted, now())).toBe(decision);
+    expect(backend.calls.map((c) => c.requestType)).toEqual(['new', 'new', 'new', 'update', 'update']);
+    clearTimeout(granted.recheckTimer);
   });
 
   it('a deny is remembered for the deny TTL, then the session is gone', async () => {

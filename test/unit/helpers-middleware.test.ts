@@ -87,6 +87,20 @@ describe('startTestMiddleware: behaviours', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(240);
   });
 
+  it('counts requests in flight until the work is done, even when the client left', async () => {
+    const m = await start({ behavior: { kind: 'delay', ms: 300, then: 'allow' } });
+    const gone = failure(httpRequest(`${m.url}/a`, { timeoutMs: 100 }));
+    const answered = httpRequest(`${m.url}/b`);
+    await waitFor(() => m.inFlight() === 2);
+    await gone; // the client gave up; the middleware works on
+    expect(m.inFlight()).toBe(2);
+    expect((await answered).status).toBe(200);
+    await waitFor(() => m.inFlight() === 0, { timeoutMs: 1000 });
+    expect(m.maxInFlight()).toBe(2);
+    m.reset();
+    expect(m.maxInFlight()).toBe(0);
+  });
+
   it('hangs until close() destroys the socket', async () => {
     const m = await start({ behavior: 'hang' });
     const pending = failure(httpRequest(`${m.url}/a`, { timeoutMs: 5000 }));

@@ -13,6 +13,14 @@ export interface MiddlewareClientOptions {
   /** Base URL as configured; with or without a trailing slash. */
   readonly url: string;
   readonly timeoutMs: number;
+  /**
+   * undici's own limit on waiting for the answer's headers and body (default
+   * timeoutMs). GuardedBackend lets a call outlive its caller's timeout so the
+   * middleware is never asked more than backend.concurrency at once, and sets
+   * this to its hard limit: at timeoutMs undici would close the connection
+   * while the middleware still works on the request (auth/guarded.ts).
+   */
+  readonly exchangeLimitMs?: number;
   readonly maxBodyBytes: number;
   readonly connections: number;
   /** PEM file with the CA that signed an HTTPS middleware's certificate (private PKI). */
@@ -61,9 +69,10 @@ export class MiddlewareClient {
     this.basePath = pathAndQuery === '' ? '/' : pathAndQuery;
     this.pool = new Pool(url.origin, {
       connections: options.connections,
+      // A connection not yet made holds no work at the middleware: it gets the caller's timeout.
       connectTimeout: options.timeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      headersTimeout: options.exchangeLimitMs ?? options.timeoutMs,
+      bodyTimeout: options.exchangeLimitMs ?? options.timeoutMs,
       keepAliveTimeout: 30_000,
       ...(options.caFile !== undefined && { connect: { ca: readFileSync(options.caFile) } }),
     });
@@ -79,7 +88,7 @@ export class MiddlewareClient {
     try {
       response = await this.pool.request({ method: 'GET', path: pathAndQuery, headers, signal });
     } catch (err) {
-      if (signal.aborted) throw new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `middleware did not answer within ${this.options.timeoutMs} ms`, { cause: err });
+      if (signal.aborted) throw new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', 'middleware call aborted before its answer', { cause: err });
       const kind = classifyTransportError(err);
       throw new EdgeError(FAILURE_CODE[kind]!, `middleware ${kind}: ${(err as Error).message}`, { cause: err });
     }

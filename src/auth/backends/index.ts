@@ -6,7 +6,7 @@
  */
 import type { BackendEntry, BackendType } from '../../config/schema.js';
 import type { EdgeMetrics } from '../../metrics/metrics.js';
-import { GuardedBackend } from '../guarded.js';
+import { abandonAfterMs, callerBoundMs, GuardedBackend } from '../guarded.js';
 import { ParallelBackend } from '../parallel.js';
 import type { AuthBackend } from '../types.js';
 import type { MiddlewareClientOptions } from './client.js';
@@ -29,14 +29,22 @@ export const BACKEND_FACTORIES: Readonly<Record<BackendType, Factory>> = {
 /** The middleware the Authorizer asks, or undefined when none is configured. */
 export function createBackends(entries: readonly BackendEntry[], metrics: EdgeMetrics): AuthBackend | undefined {
   const guarded = entries.map((entry) => {
-    const client = { name: entry.name, url: entry.url, timeoutMs: entry.timeoutMs, maxBodyBytes: entry.maxBodyBytes, connections: entry.connections, ...(entry.ca !== undefined && { caFile: entry.ca }) };
+    const client = {
+      name: entry.name,
+      url: entry.url,
+      timeoutMs: entry.timeoutMs,
+      exchangeLimitMs: abandonAfterMs(entry.timeoutMs),
+      maxBodyBytes: entry.maxBodyBytes,
+      connections: entry.connections,
+      ...(entry.ca !== undefined && { caFile: entry.ca }),
+    };
     return new GuardedBackend(BACKEND_FACTORIES[entry.type](client, entry), { timeoutMs: entry.timeoutMs, concurrency: entry.concurrency }, metrics);
   });
   if (guarded.length === 0) return undefined;
   return guarded.length === 1 ? guarded[0] : new ParallelBackend(guarded);
 }
 
-/** The Authorizer's outer bound: the slowest backend's timeout, plus a little for the bookkeeping. */
+/** The Authorizer's outer bound: the slowest backend's wait for a slot and for its answer, plus a little for the bookkeeping. */
 export function overallTimeoutMs(entries: readonly BackendEntry[]): number {
-  return Math.max(0, ...entries.map((e) => e.timeoutMs)) + 50;
+  return Math.max(0, ...entries.map((e) => callerBoundMs(e.timeoutMs))) + 50;
 }
