@@ -21,6 +21,8 @@ import { describeConfig } from './config/load.js';
 import { redactUrl } from './redact.js';
 import type { EdgeConfig } from './config/schema.js';
 export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
+import { guardRequests } from './crash-guard.js';
+import { errorBody, type ErrorCode } from './errors.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
 import { Forwarder } from './proxy/forward.js';
@@ -105,27 +107,29 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   let listening = false;
   let draining = false;
   const isReady = async (): Promise<boolean> => listening && !draining && (!config.health.checkUpstream || (await forwarder.probe(UPSTREAM_PROBE_TIMEOUT_MS)));
+  // Both handlers are guarded: an exception in one request is a 500 for that request, not the end of every stream.
   const publicServer = createServer(
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
-    createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined }),
+    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined }), { log, metrics }),
   );
   // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
   const statusSampler = new StatusSampler({ registry: metrics.registry });
   statusSampler.start();
-  const adminServer = createServer(createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady, sampler: statusSampler }));
+  const adminServer = createServer(
+    // requireHostHeader off: the admin handler answers a missing Host itself, with an error code (admin/server.ts).
+    { headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3, requireHostHeader: false },
+    guardRequests('admin', createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady, sampler: statusSampler }), { log, metrics }),
+  );
   adminServer.once('close', () => statusSampler.close());
+  adminServer.on('clientError', answerClientError);
+  // CONNECT (authority-form) never reaches the request handler; without this Node closes the socket without a word.
+  adminServer.on('connect', (_req: unknown, socket: Socket) => refuseOnSocket(socket, 405, 'Method Not Allowed', 'EDGE_ERR_METHOD_NOT_ALLOWED', 'CONNECT'));
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  publicServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    // Malformed request heads (too large, bad syntax) get a 4xx, not a silent close.
-    if (!socket.writable) return;
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = `{"error":"EDGE_ERR_BAD_REQUEST","reason":"${err.code ?? 'bad_request'}"}\n`;
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-  });
+  publicServer.on('clientError', answerClientError);
 
   let closing: Promise<void> | undefined;
 
@@ -204,6 +208,19 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       return needsRestart;
     },
   };
+}
+
+/** Malformed request heads (too large, bad syntax) get a 4xx, not a silent close; on both listeners. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'HPE_HEADER_OVERFLOW') refuseOnSocket(socket, 431, 'Request Header Fields Too Large', 'EDGE_ERR_BAD_REQUEST', err.code);
+  else refuseOnSocket(socket, 400, 'Bad Request', 'EDGE_ERR_BAD_REQUEST', err.code ?? 'bad_request');
+}
+
+/** A whole error response written on a socket the HTTP server gave up on, then closed. */
+function refuseOnSocket(socket: Socket, status: number, statusText: string, code: ErrorCode, reason: string): void {
+  if (!socket.writable) return;
+  const body = errorBody(code, reason);
+  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /**

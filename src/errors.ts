@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   EDGE_ERR_SESSION_NOT_FOUND: { status: 404, text: 'no such session' },
   EDGE_ERR_BAD_SESSION_ID: { status: 400, text: 'malformed session ID' },
   EDGE_ERR_UNAUTHORIZED: { status: 401, text: 'missing or wrong admin token' },
+  EDGE_ERR_HOST_NOT_ALLOWED: { status: 403, text: 'without an admin token the admin API answers only loopback Host names' },
   EDGE_ERR_UPSTREAM_REFUSED: { status: 502, text: 'upstream refused the connection' },
   EDGE_ERR_UPSTREAM_RESET: { status: 502, text: 'upstream closed the connection before answering' },
   EDGE_ERR_UPSTREAM_INVALID: { status: 502, text: 'upstream sent an invalid response' },

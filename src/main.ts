@@ -9,6 +9,7 @@ import { createApp } from './app.js';
 import { parseAdminArgs, runAdminCommand } from './cli/admin-client.js';
 import { helpText, parseArgs } from './cli/args.js';
 import { buildConfig, describeConfig, readConfigFile } from './config/load.js';
+import { surviveUncaught } from './crash-guard.js';
 import { EdgeError } from './errors.js';
 import { createLogger } from './log.js';
 import { redactText } from './redact.js';
@@ -46,6 +47,9 @@ async function main(): Promise<number> {
 
   const log = createLogger(config.log.level);
   const app = createApp(config, { log });
+  // From here on a bug that escapes every handler is logged and counted, not fatal: exiting would cut
+  // every open stream and drop the in-memory session store (README, "Running it in production").
+  surviveUncaught(process, { log, metrics: app.metrics });
   await app.listen();
   // SIGHUP: read the file (and env, flags) again; a bad new config is logged and the old one stays.
   process.on('SIGHUP', () => {

@@ -1,18 +1,19 @@
 /**
  * The admin API (sessions table, kick, stats, the status page's overview and
  * time series). Pure request → response mapping over the registry and the
- * sampler; the HTTP plumbing and the token check live in admin/server.ts.
+ * sampler; the HTTP plumbing (including writing a sessions page), the Host
+ * rule and the token check live in admin/server.ts.
  */
 import type { SessionRegistry } from '../session/registry.js';
 import { isWellFormedSessionId } from '../session/session.js';
-import { viewOf } from '../session/table.js';
+import { viewOf, type SessionPage } from '../session/table.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { decodePathSegment } from './request.js';
 import type { StatusSampler } from './sampler.js';
+import { parseListQuery } from './session-list.js';
 
-export interface ApiResponse {
-  readonly status: number;
-  readonly body: unknown;
-}
+/** A JSON body, or a page of the sessions table (written by server.ts a piece at a time). */
+export type ApiResponse = { readonly status: number; readonly body: unknown } | { readonly status: 200; readonly page: SessionPage };
 
 const SESSION_PATH = /^\/api\/sessions\/([^/]*)$/;
 
@@ -29,9 +30,10 @@ export function handleApi(method: string, path: string, query: URLSearchParams, 
   const { sessions, sampler } = deps;
   if (path === '/api/sessions') {
     if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
-    const filter = { channel: query.get('channel') ?? undefined, name: query.get('name') ?? undefined };
-    const list = sessions.table.list(filter).sort((a, b) => a.openedAt - b.openedAt);
-    return { status: 200, body: { sessions: list.map(viewOf) } };
+    const parsed = parseListQuery(query);
+    if (!parsed.ok) return error('EDGE_ERR_BAD_REQUEST', parsed.message);
+    const { filter, after, limit } = parsed.request;
+    return { status: 200, page: sessions.table.page(filter, after, limit) };
   }
   if (path === '/api/stats') {
     if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
@@ -50,7 +52,8 @@ export function handleApi(method: string, path: string, query: URLSearchParams, 
   }
   const m = SESSION_PATH.exec(path);
   if (m !== null) {
-    const id = decodeURIComponent(m[1]!);
+    const id = decodePathSegment(m[1]!);
+    if (id === undefined) return error('EDGE_ERR_BAD_REQUEST', 'bad percent-encoding in the session ID');
     if (!isWellFormedSessionId(id)) return error('EDGE_ERR_BAD_SESSION_ID', 'a session ID is 22 characters of A-Z, a-z, 0-9, "-" and "_"');
     const session = sessions.table.get(id) ?? sessions.store.get(id);
     if (method === 'GET') return session === undefined ? error('EDGE_ERR_SESSION_NOT_FOUND') : { status: 200, body: viewOf(session) };

@@ -3,8 +3,10 @@
  * API, Prometheus metrics and the health probes. `/` and /api/* need the
  * admin token when one is configured (it must be when the listener is not on
  * loopback): as a bearer token, or, for a browser, in the `edge_admin`
- * cookie that `GET /?token=…` sets; /metrics, /healthz and /readyz stay open
- * for Prometheus and probes and carry no secrets.
+ * cookie that `GET /?token=…` sets. Without a token they answer only
+ * requests whose Host is loopback (DNS rebinding: admin/request.ts).
+ * /metrics, /healthz and /readyz stay open for Prometheus and probes, with
+ * any Host, and carry no secrets.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -12,7 +14,9 @@ import type { Registry } from 'prom-client';
 import { errorBody } from '../errors.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { handleApi } from './api.js';
+import { checkAdminHost, parseAdminTarget } from './request.js';
 import type { StatusSampler } from './sampler.js';
+import { writeSessionPage } from './session-list.js';
 import { STATUS_PAGE, loginPage } from './status-page.js';
 
 export interface AdminDeps {
@@ -93,17 +97,43 @@ function answerStatusPage(req: IncomingMessage, res: ServerResponse, query: URLS
   send(res, 200, HTML, STATUS_PAGE.body, STATUS_PAGE.headers);
 }
 
-export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  return function handleAdmin(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const path = url.pathname;
+/** Open to anyone who reaches the listener, whatever Host they used: Prometheus and kubelet probes send arbitrary ones, and these carry no secret. */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/metrics', '/healthz', '/readyz']);
+
+/**
+ * The admin listener's handler. Every bad input is a 4xx before any routing:
+ * a target that is not a path, a missing Host, and (without a token) a Host
+ * that is not loopback. Returns a promise when the answer is asynchronous,
+ * so app.ts's crash guard sees its failures too.
+ */
+export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void | Promise<void> {
+  return function handleAdmin(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+    const target = parseAdminTarget(req.url);
+    if (!target.ok) {
+      send(res, 400, 'application/json', errorBody('EDGE_ERR_BAD_REQUEST', target.reason));
+      return;
+    }
+    const { path, query } = target;
     const method = req.method ?? 'GET';
+    const host = checkAdminHost(req.headers.host);
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); the server is created with requireHostHeader off so this answer carries our code.
+    if (host === 'missing' && (req.httpVersionMajor > 1 || req.httpVersionMinor >= 1)) {
+      send(res, 400, 'application/json', errorBody('EDGE_ERR_BAD_REQUEST', 'Host header required'));
+      return;
+    }
+    if (OPEN_PATHS.has(path)) return answerOpenPath(res, path, method, deps);
+    if (deps.adminToken === undefined && host !== 'ok') {
+      if (host === 'missing') send(res, 400, 'application/json', errorBody('EDGE_ERR_BAD_REQUEST', 'Host header required'));
+      else send(res, 403, 'application/json', errorBody('EDGE_ERR_HOST_NOT_ALLOWED', 'use 127.0.0.1, [::1] or localhost, or set admin.token'));
+      return;
+    }
     if (path.startsWith('/api/')) {
       if (!authorized(req, deps.adminToken)) {
         send(res, 401, 'application/json', errorBody('EDGE_ERR_UNAUTHORIZED'), UNAUTHORIZED_HEADERS);
         return;
       }
-      const answer = handleApi(method, path, url.searchParams, deps);
+      const answer = handleApi(method, path, query, deps);
+      if ('page' in answer) return writeSessionPage(res, answer.page);
       send(res, answer.status, 'application/json', `${JSON.stringify(answer.body)}\n`, answer.status === 405 ? { allow: 'GET, DELETE' } : undefined);
       return;
     }
@@ -111,26 +141,29 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
       send(res, 405, 'application/json', errorBody('EDGE_ERR_METHOD_NOT_ALLOWED'), { allow: 'GET, HEAD' });
       return;
     }
-    switch (path) {
-      case '/':
-        answerStatusPage(req, res, url.searchParams, deps.adminToken);
-        return;
-      case '/healthz':
-        send(res, 200, 'text/plain', 'ok\n');
-        return;
-      case '/readyz':
-        void answerReadiness(res, deps.isReady);
-        return;
-      case '/metrics':
-        deps.registry.metrics().then(
-          (text) => send(res, 200, deps.registry.contentType, text),
-          (err: unknown) => send(res, 500, 'text/plain', `metrics collection failed: ${(err as Error).message}\n`),
-        );
-        return;
-      default:
-        send(res, 404, 'application/json', errorBody('EDGE_ERR_NOT_FOUND'));
+    if (path === '/') {
+      answerStatusPage(req, res, query, deps.adminToken);
+      return;
     }
+    send(res, 404, 'application/json', errorBody('EDGE_ERR_NOT_FOUND'));
   };
+}
+
+/** /metrics, /healthz, /readyz. */
+function answerOpenPath(res: ServerResponse, path: string, method: string, deps: AdminDeps): void | Promise<void> {
+  if (method !== 'GET' && method !== 'HEAD') {
+    send(res, 405, 'application/json', errorBody('EDGE_ERR_METHOD_NOT_ALLOWED'), { allow: 'GET, HEAD' });
+    return;
+  }
+  if (path === '/healthz') {
+    send(res, 200, 'text/plain', 'ok\n');
+    return;
+  }
+  if (path === '/readyz') return answerReadiness(res, deps.isReady);
+  return deps.registry.metrics().then(
+    (text) => send(res, 200, deps.registry.contentType, text),
+    (err: unknown) => send(res, 500, 'text/plain', `metrics collection failed: ${(err as Error).message}\n`),
+  );
 }
 
 /** /readyz, shared by the admin and (optionally) the public listener. */

@@ -48,6 +48,8 @@ tbody th{font-weight:600}
 .n{text-align:right}
 button{font:inherit;font-size:13px;padding:2px 12px;border:1px solid #d7a8a4;border-radius:4px;background:#fff;color:var(--bad);cursor:pointer}
 button:hover{background:#fbeeed}button:disabled{opacity:.5;cursor:default}
+.pager{display:flex;align-items:center;gap:8px;margin-left:auto;color:var(--mute);font-size:13px;font-variant-numeric:tabular-nums}
+button.nav{border-color:#c3c9d1;color:var(--fg)}button.nav:hover{background:#f0f2f5}
 .scroll{overflow-x:auto}
 #empty{padding:10px;color:var(--mute);margin:0}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
@@ -56,12 +58,17 @@ button:hover{background:#fbeeed}button:disabled{opacity:.5;cursor:default}
 const SCRIPT = `
 'use strict';
 const POLL_MS = 3000;
-/** Rows in the DOM at most: a busy edge has thousands of sessions, a person reads a few. */
-const MAX_ROWS = 500;
+/** Rows per page: a busy edge has thousands of sessions, a person reads a few; the edge sends only these. */
+const PAGE_ROWS = 100;
+/** Typing in the filter asks the edge once the typing pauses. */
+const FILTER_DEBOUNCE_MS = 250;
 const SOURCES = ['cache', 'backend', 'coalesced', 'rule', 'default'];
 const $ = (id) => document.getElementById(id);
 const rows = new Map();
-let sessions = [];
+/** Cursors of the pages walked so far (null: the first): Previous pops, Next pushes the answer's nextCursor. */
+const pageStarts = [null];
+let nextCursor = null;
+let filterTimer = 0;
 let skewMs = 0;
 let historyMs = 900000;
 let seq = 0;
@@ -196,24 +203,23 @@ function makeRow(s) {
   return r;
 }
 
-function matches(s, q) {
-  return q === '' || [s.channel, s.name, s.userId].some((f) => f != null && f.toLowerCase().includes(q));
+/** The query for the page on screen: its first row's cursor (none for page 1) and the filter, applied by the edge. */
+function sessionsQuery() {
+  const params = new URLSearchParams({ limit: String(PAGE_ROWS) });
+  const start = pageStarts[pageStarts.length - 1];
+  if (start) params.set('cursor', start);
+  const q = $('filter').value.trim();
+  if (q !== '') params.set('q', q);
+  return '/api/sessions?' + params.toString();
 }
 
-function renderSessions() {
-  const q = $('filter').value.trim().toLowerCase();
+function renderSessions(list) {
   const now = Date.now() + skewMs;
   const live = new Set();
-  let shown = 0;
   let prev = null;
-  for (const s of sessions) {
+  for (const s of list.sessions) {
     live.add(s.id);
     let r = rows.get(s.id);
-    const show = matches(s, q) && ++shown <= MAX_ROWS;
-    if (!show) {
-      if (r) { r.tr.hidden = true; prev = r.tr; }
-      continue;
-    }
     // Rows are updated in place, never rebuilt or moved: a focused Kick button keeps its focus
     // across polls. A new row goes right after its predecessor, so the table keeps the API's order.
     if (!r) {
@@ -222,26 +228,32 @@ function renderSessions() {
       if (prev) prev.after(r.tr); else $('rows').prepend(r.tr);
     }
     prev = r.tr;
-    r.tr.hidden = false;
     r.duration.textContent = fmtDuration(now - Date.parse(s.openedAt));
     r.bytes.textContent = fmtBytes(s.bytes);
     r.source.textContent = s.decision.result === 'allow' ? s.decision.source || 'allow' : s.decision.result;
   }
   for (const [id, r] of rows) if (!live.has(id)) { r.tr.remove(); rows.delete(id); }
-  $('count').textContent = shown === sessions.length ? String(sessions.length) : shown + ' of ' + sessions.length;
+  nextCursor = list.nextCursor;
+  const shown = list.sessions.length;
+  $('count').textContent = String(list.total);
+  // Pages are cut by cursor, not offset: the page count is what the total gives at this moment.
+  $('range').textContent = list.total <= PAGE_ROWS && pageStarts.length === 1 ? '' : 'page ' + pageStarts.length + ' of ' + Math.max(pageStarts.length, Math.ceil(list.total / PAGE_ROWS));
+  $('prev').disabled = pageStarts.length === 1;
+  $('next').disabled = !nextCursor;
   const note = $('empty');
-  note.hidden = shown > 0 && shown <= MAX_ROWS;
-  note.textContent = sessions.length === 0 ? 'No open sessions.' : shown === 0 ? 'No session matches the filter.' : 'Showing the first ' + MAX_ROWS + ': narrow the list with the filter.';
+  note.hidden = shown > 0;
+  note.textContent = list.total > 0 ? 'No sessions on this page.' : $('filter').value.trim() === '' ? 'No open sessions.' : 'No session matches the filter.';
 }
 
 async function refresh() {
   // The newest refresh wins: an answer from before a kick must not bring the kicked row back.
   const mine = ++seq;
   try {
-    const [list, overview, series] = await Promise.all([api('/api/sessions'), api('/api/overview'), api('/api/timeseries')]);
+    const [list, overview, series] = await Promise.all([api(sessionsQuery()), api('/api/overview'), api('/api/timeseries')]);
     if (mine !== seq) return;
-    sessions = list.sessions;
-    renderSessions();
+    // The page emptied (its sessions closed): step back instead of showing nothing.
+    if (list.sessions.length === 0 && pageStarts.length > 1) { pageStarts.pop(); refresh(); return; }
+    renderSessions(list);
     renderTiles(overview);
     renderCharts(series);
     say('Updated ' + new Date().toLocaleTimeString() + ' \\u00b7 charts sampled in the edge every ' + Math.round(series.sampleIntervalMs / 1000) + ' s');
@@ -267,7 +279,23 @@ async function loop() {
   setTimeout(loop, POLL_MS);
 }
 
-$('filter').addEventListener('input', renderSessions);
+function restartFromFirstPage() {
+  pageStarts.length = 1;
+  refresh();
+}
+$('filter').addEventListener('input', () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(restartFromFirstPage, FILTER_DEBOUNCE_MS);
+});
+$('next').addEventListener('click', () => {
+  if (!nextCursor) return;
+  pageStarts.push(nextCursor);
+  refresh();
+});
+$('prev').addEventListener('click', () => {
+  if (pageStarts.length > 1) pageStarts.pop();
+  refresh();
+});
 loop();
 `;
 
@@ -297,7 +325,8 @@ ${chart('c-avail', 'Middleware availability')}
 ${chart('c-default', 'Default allows')}
 </div></section>
 <section aria-labelledby="h-sessions"><div class="bar"><h2 id="h-sessions">Sessions (<span id="count">0</span>)</h2>
-<label>Filter <input id="filter" type="search" placeholder="channel or name" autocomplete="off"></label></div>
+<label>Filter <input id="filter" type="search" placeholder="channel or name" autocomplete="off"></label>
+<span class="pager"><button type="button" class="nav" id="prev" disabled>Previous</button><span id="range"></span><button type="button" class="nav" id="next" disabled>Next</button></span></div>
 <div class="scroll"><table aria-labelledby="h-sessions"><thead><tr><th scope="col">Channel</th><th scope="col">Name</th><th scope="col">IP</th><th scope="col">Kind</th><th scope="col" class="n">Duration</th><th scope="col" class="n">Bytes</th><th scope="col">Decision</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
 <tbody id="rows"></tbody></table></div><p id="empty" hidden></p></section>
 </main>`;

@@ -1,12 +1,18 @@
 /**
  * `astra-auth-edge sessions` and `astra-auth-edge kick <id>`: the admin API
- * from a terminal. Human tables by default, JSON with --json.
+ * from a terminal. Human tables by default, JSON with --json. `sessions`
+ * follows the API's pages (`nextCursor`) to the end, or to --limit.
  */
 import { EdgeError } from '../errors.js';
 import { isWellFormedSessionId } from '../session/session.js';
 import type { SessionView } from '../session/table.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9901';
+
+/** Sessions per request when following the pages: the API's maximum. */
+const PAGE_LIMIT = 1000;
+/** Each request of a command gets this long. */
+const REQUEST_TIMEOUT_MS = 5000;
 
 /** Exit codes of the admin commands (documented in --help and the README). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3 } as const;
@@ -18,6 +24,8 @@ export interface AdminCommand {
   readonly json: boolean;
   readonly channel?: string;
   readonly name?: string;
+  /** `sessions`: list at most this many (default: all). */
+  readonly limit?: number;
   readonly id?: string;
 }
 
@@ -27,6 +35,7 @@ export function parseAdminArgs(command: 'sessions' | 'kick', argv: readonly stri
   let json = false;
   let channel: string | undefined;
   let name: string | undefined;
+  let limit: number | undefined;
   let id: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -44,6 +53,11 @@ export function parseAdminArgs(command: 'sessions' | 'kick', argv: readonly stri
     else if (flag === '--json') json = true;
     else if (flag === '--channel' && command === 'sessions') channel = value();
     else if (flag === '--name' && command === 'sessions') name = value();
+    else if (flag === '--limit' && command === 'sessions') {
+      const v = value();
+      limit = /^\d{1,9}$/.test(v) ? Number(v) : 0;
+      if (limit < 1) throw new EdgeError('EDGE_ERR_CONFIG', `invalid --limit: ${JSON.stringify(v)}: expected a whole number of sessions, at least 1`);
+    }
     else if (!flag.startsWith('-') && command === 'kick' && id === undefined) id = flag;
     else throw new EdgeError('EDGE_ERR_CONFIG', `unexpected argument "${arg}" for "${command}" (see --help)`);
   }
@@ -53,7 +67,7 @@ export function parseAdminArgs(command: 'sessions' | 'kick', argv: readonly stri
   } catch {
     throw new EdgeError('EDGE_ERR_CONFIG', `invalid --admin: ${JSON.stringify(adminUrl)}: expected a URL such as ${DEFAULT_ADMIN_URL}`);
   }
-  return { command, adminUrl: adminUrl.replace(/\/+$/, ''), token, json, channel, name, id };
+  return { command, adminUrl: adminUrl.replace(/\/+$/, ''), token, json, channel, name, limit, id };
 }
 
 export interface Output {
@@ -61,15 +75,12 @@ export interface Output {
   err(text: string): void;
 }
 
-export async function runAdminCommand(cmd: AdminCommand, io: Output): Promise<number> {
+/** One admin API request: the answer, or the exit code after saying what went wrong. */
+async function call(cmd: AdminCommand, url: string, method: 'GET' | 'DELETE', io: Output): Promise<{ status: number; text: string } | number> {
   const headers: Record<string, string> = cmd.token === undefined ? {} : { authorization: `Bearer ${cmd.token}` };
   let res: Response;
-  const url =
-    cmd.command === 'sessions'
-      ? `${cmd.adminUrl}/api/sessions?${new URLSearchParams(Object.entries({ channel: cmd.channel, name: cmd.name }).filter((e): e is [string, string] => e[1] !== undefined)).toString()}`
-      : `${cmd.adminUrl}/api/sessions/${encodeURIComponent(cmd.id!)}`;
   try {
-    res = await fetch(url, { method: cmd.command === 'kick' ? 'DELETE' : 'GET', headers, signal: AbortSignal.timeout(5000) });
+    res = await fetch(url, { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (err) {
     io.err(`admin API unreachable at ${cmd.adminUrl} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}): is the edge running? check --admin or EDGE_ADMIN_URL\n`);
     return EXIT.failed;
@@ -87,26 +98,64 @@ export async function runAdminCommand(cmd: AdminCommand, io: Output): Promise<nu
     io.err(`admin API answered ${res.status}: ${text.trim()}\n`);
     return res.status === 400 ? EXIT.usage : EXIT.failed;
   }
-  if (cmd.json) {
-    io.out(text.endsWith('\n') ? text : `${text}\n`);
-    return EXIT.ok;
+  return { status: res.status, text };
+}
+
+interface SessionsPage {
+  readonly sessions: SessionView[];
+  readonly total?: number;
+  readonly nextCursor?: string | null;
+}
+
+/**
+ * Every page from the first to the last (or to --limit). Sessions that open
+ * while the pages are read may be missed and closed ones may be listed: each
+ * page is exact when it is read; none is listed twice.
+ */
+async function listSessions(cmd: AdminCommand, io: Output): Promise<{ sessions: SessionView[]; total: number } | number> {
+  const sessions: SessionView[] = [];
+  let cursor: string | undefined;
+  const wanted = cmd.limit ?? Infinity;
+  for (;;) {
+    const query = new URLSearchParams({ limit: String(Math.min(PAGE_LIMIT, wanted - sessions.length)) });
+    if (cmd.channel !== undefined) query.set('channel', cmd.channel);
+    if (cmd.name !== undefined) query.set('name', cmd.name);
+    if (cursor !== undefined) query.set('cursor', cursor);
+    const answer = await call(cmd, `${cmd.adminUrl}/api/sessions?${query.toString()}`, 'GET', io);
+    if (typeof answer === 'number') return answer;
+    const page = JSON.parse(answer.text) as SessionsPage;
+    sessions.push(...page.sessions);
+    // An edge from before paging sends no cursor: its one answer is the whole table.
+    if (typeof page.nextCursor !== 'string' || page.nextCursor === cursor || sessions.length >= wanted) return { sessions, total: page.total ?? sessions.length };
+    cursor = page.nextCursor;
   }
+}
+
+export async function runAdminCommand(cmd: AdminCommand, io: Output): Promise<number> {
   if (cmd.command === 'kick') {
-    io.out(`kicked ${cmd.id}\n`);
+    const answer = await call(cmd, `${cmd.adminUrl}/api/sessions/${encodeURIComponent(cmd.id!)}`, 'DELETE', io);
+    if (typeof answer === 'number') return answer;
+    io.out(cmd.json ? (answer.text.endsWith('\n') ? answer.text : `${answer.text}\n`) : `kicked ${cmd.id}\n`);
     return EXIT.ok;
   }
-  const { sessions } = JSON.parse(text) as { sessions: SessionView[] };
-  io.out(formatSessionTable(sessions, Date.now()));
+  const list = await listSessions(cmd, io);
+  if (typeof list === 'number') return list;
+  if (cmd.json) {
+    io.out(`${JSON.stringify(list)}\n`);
+    return EXIT.ok;
+  }
+  io.out(formatSessionTable(list.sessions, Date.now(), list.total));
   return EXIT.ok;
 }
 
 /** A plain-text table, widths fitted to the content. */
-export function formatSessionTable(sessions: readonly SessionView[], now: number): string {
+export function formatSessionTable(sessions: readonly SessionView[], now: number, total = sessions.length): string {
   const header = ['ID', 'CHANNEL', 'KIND', 'NAME', 'IP', 'AGE', 'BYTES', 'REQS', 'SOURCE'];
   const rows = sessions.map((s) => [s.id, s.channel, s.kind, s.name ?? '-', s.ip, formatAge(now - Date.parse(s.openedAt)), formatBytes(s.bytes), String(s.requests), s.decision.source ?? '-']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return `${[line(header), ...rows.map(line)].join('\n')}\n${sessions.length} session${sessions.length === 1 ? '' : 's'}\n`;
+  const count = total > sessions.length ? `${sessions.length} of ${total} sessions (--limit)` : `${sessions.length} session${sessions.length === 1 ? '' : 's'}`;
+  return `${[line(header), ...rows.map(line)].join('\n')}\n${count}\n`;
 }
 
 function formatAge(ms: number): string {

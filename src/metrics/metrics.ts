@@ -13,6 +13,10 @@ export type DecisionResult = 'allow' | 'deny';
 export type DecisionMetricSource = 'cache' | 'backend' | 'coalesced' | 'rule' | 'default';
 export type BackendOutcome = 'allow' | 'deny' | 'timeout' | 'refused' | 'http_5xx' | 'invalid';
 export type UpstreamOutcome = 'ok' | 'refused' | 'reset' | 'timeout' | 'invalid' | 'aborted';
+/** Which listener's request handler threw (a bug the edge survived). */
+export type Listener = 'public' | 'admin';
+/** What escaped every request handler and reached the process (a bug the edge survived). */
+export type UncaughtKind = 'exception' | 'rejection';
 /** How a middleware call ended after the edge stopped waiting for it (its viewer already had an answer). */
 export type LateEnd = 'answered' | 'failed' | 'abandoned';
 /** A session's first check, or the re-check of a granted session. */
@@ -29,6 +33,8 @@ const DECISION_RESULTS: readonly DecisionResult[] = ['allow', 'deny'];
 const DECISION_SOURCES: readonly DecisionMetricSource[] = ['cache', 'backend', 'coalesced', 'rule', 'default'];
 const BACKEND_OUTCOMES: readonly BackendOutcome[] = ['allow', 'deny', 'timeout', 'refused', 'http_5xx', 'invalid'];
 const UPSTREAM_OUTCOMES: readonly UpstreamOutcome[] = ['ok', 'refused', 'reset', 'timeout', 'invalid', 'aborted'];
+const LISTENERS: readonly Listener[] = ['public', 'admin'];
+const UNCAUGHT_KINDS: readonly UncaughtKind[] = ['exception', 'rejection'];
 const LATE_ENDS: readonly LateEnd[] = ['answered', 'failed', 'abandoned'];
 const CHECK_KINDS: readonly CheckKind[] = ['new', 'recheck'];
 const STREAM_LIMITS: readonly StreamLimit[] = ['pool', 'session'];
@@ -89,6 +95,8 @@ export class EdgeMetrics {
   private readonly requestDuration: Record<RequestKind, Observe>;
   private readonly opened: Inc;
   private readonly closed: Record<SessionCloseReason, Inc>;
+  private readonly internalErrors: Record<Listener, Inc>;
+  private readonly uncaughtErrors: Record<UncaughtKind, Inc>;
   readonly failureModeAllowed: Inc;
   readonly upstreamDuration: Observe;
 
@@ -191,6 +199,11 @@ export class EdgeMetrics {
     const closed = new Counter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
     this.closed = table(CLOSE_REASONS, (reason) => zeroed(closed.labels(reason)));
 
+    const internal = new Counter({ name: 'edge_internal_errors_total', help: 'Requests whose handler threw or rejected unexpectedly (answered 500, the edge kept running), by listener.', labelNames: ['listener'] as const, registers });
+    this.internalErrors = table(LISTENERS, (listener) => zeroed(internal.labels(listener)));
+    const uncaught = new Counter({ name: 'edge_uncaught_errors_total', help: 'Exceptions and promise rejections that escaped every handler (logged, the edge kept running), by kind.', labelNames: ['kind'] as const, registers });
+    this.uncaughtErrors = table(UNCAUGHT_KINDS, (kind) => zeroed(uncaught.labels(kind)));
+
     new Gauge({ name: 'edge_decision_store_entries', help: 'Sessions in the decision store.', registers, collect() { this.set(store.size); } });
     new Counter({
       name: 'edge_decision_store_evictions_total',
@@ -281,6 +294,14 @@ export class EdgeMetrics {
 
   streamLimited(limit: StreamLimit): void {
     this.streamLimits[limit].inc();
+  }
+
+  internalError(listener: Listener): void {
+    this.internalErrors[listener].inc();
+  }
+
+  uncaught(kind: UncaughtKind): void {
+    this.uncaughtErrors[kind].inc();
   }
 
   bytesSent(kind: RequestKind, n: number): void {

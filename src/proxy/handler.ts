@@ -51,7 +51,8 @@ export function classifyRequest(path: string, rest: string | undefined, hasRestG
   return last.includes('.') ? 'segment' : 'stream';
 }
 
-export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+/** The handler returns the continuation of a request that waits for the middleware, so app.ts's crash guard sees its failures. */
+export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void | Promise<void> {
   const { config, sessions, authorizer, forwarder, metrics, trustedProxies } = deps;
   const pattern = config.session.channelPattern;
   const hasRestGroup = pattern.source.includes('(?<rest>');
@@ -132,7 +133,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     forwarder.forward(res, { method: req.method as 'GET' | 'HEAD', pathAndQuery, headers, kind, session, startedAt: started }, (status) => metrics.request(kind, status));
   }
 
-  return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+  return function handleRequest(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     const started = performance.now();
     const method = req.method;
     const target = req.url ?? '/';
@@ -216,7 +217,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     const result = authorizer.authorize(session, now);
     if (result instanceof Promise) {
       const s = session;
-      result.then(
+      return result.then(
         (decision) => proceed(req, res, kind, s, decision, joinedCall ? 'coalesced' : 'backend', started, pathAndQuery, clientIp, peerIp),
         (err: unknown) => {
           deps.log.error({ err }, 'authorization failed unexpectedly');

@@ -1,7 +1,8 @@
 /**
  * The session table: the sessions that are open right now (an HLS player
  * requesting within the idle timeout, an MPEG-TS connection that is up), with
- * an index by user for the per-user limits. What the admin API lists.
+ * an index by user for the per-user limits, and one in opening order that the
+ * admin API pages through without sorting the table on every request.
  */
 import type { Session, SessionKind } from './session.js';
 
@@ -9,6 +10,49 @@ export interface SessionFilter {
   readonly channel?: string;
   /** Matches the session name (X-Session-Name) or the user (X-UserId). */
   readonly name?: string;
+  /** Lower-case text found in the channel, the session name or the user (the status page's filter box). */
+  readonly text?: string;
+}
+
+/**
+ * A place in the table's order: opening time, then the order in which
+ * sessions first entered the table (unique). Not the session ID: a position
+ * travels in URLs (the admin API's cursor), and an ID is a viewer credential.
+ */
+export interface TablePosition {
+  readonly openedAt: number;
+  readonly seq: number;
+}
+
+export interface SessionPage {
+  readonly sessions: readonly Session[];
+  /** Open sessions matching the filter, on every page. */
+  readonly total: number;
+  /** Where the next page starts; undefined on the last page. */
+  readonly next: TablePosition | undefined;
+}
+
+/** A session's slot in the ordered index; made once per session, kept across idle/resume. */
+interface OrderEntry extends TablePosition {
+  readonly session: Session;
+}
+
+/** Removed sessions leave their slot until the index holds this many more slots than open sessions, plus as many again. */
+const COMPACT_SLACK = 64;
+
+function before(a: TablePosition, b: TablePosition): boolean {
+  return a.openedAt < b.openedAt || (a.openedAt === b.openedAt && a.seq < b.seq);
+}
+
+export function matchesFilter(s: Session, filter: SessionFilter): boolean {
+  if (filter.channel !== undefined && s.channel !== filter.channel) return false;
+  const d = s.decision;
+  if (filter.name !== undefined && d?.sessionName !== filter.name && d?.userId !== filter.name) return false;
+  const text = filter.text;
+  if (text !== undefined && text !== '') {
+    return s.channel.toLowerCase().includes(text) || (d?.sessionName?.toLowerCase().includes(text) ?? false) || (d?.userId?.toLowerCase().includes(text) ?? false);
+  }
+  return true;
 }
 
 /** The JSON shape of a session in the admin API and the close notification. */
@@ -64,6 +108,15 @@ export class SessionTable {
   private readonly byUser = new Map<string, Set<Session>>();
   /** Open sessions per channel, kept as a count so a new session's check does not scan the table. */
   private readonly perChannel = new Map<string, number>();
+  /**
+   * Open sessions sorted by (openedAt, seq). Mostly appended to: a new
+   * session is the newest. A session that resumes after idling, or that the
+   * middleware decided after a younger one, is inserted in place (binary
+   * search). Removal leaves the slot (dead: not in `open`) until compaction.
+   */
+  private ordered: OrderEntry[] = [];
+  private readonly entryOf = new WeakMap<Session, OrderEntry>();
+  private nextSeq = 0;
 
   get size(): number {
     return this.open.size;
@@ -80,6 +133,7 @@ export class SessionTable {
 
   add(session: Session, userKey: string | undefined): void {
     this.open.set(session.id, session);
+    this.placeInOrder(session);
     this.perChannel.set(session.channel, (this.perChannel.get(session.channel) ?? 0) + 1);
     session.active = true;
     session.userKey = userKey;
@@ -92,6 +146,7 @@ export class SessionTable {
   remove(session: Session): boolean {
     if (this.open.get(session.id) !== session) return false;
     this.open.delete(session.id);
+    if (this.ordered.length > 2 * this.open.size + COMPACT_SLACK) this.compact();
     const left = (this.perChannel.get(session.channel) ?? 1) - 1;
     if (left === 0) this.perChannel.delete(session.channel);
     else this.perChannel.set(session.channel, left);
@@ -117,12 +172,87 @@ export class SessionTable {
 
   list(filter: SessionFilter = {}): Session[] {
     const out: Session[] = [];
-    for (const s of this.open.values()) {
-      if (filter.channel !== undefined && s.channel !== filter.channel) continue;
-      if (filter.name !== undefined && s.decision?.sessionName !== filter.name && s.decision?.userId !== filter.name) continue;
-      out.push(s);
-    }
+    for (const s of this.open.values()) if (matchesFilter(s, filter)) out.push(s);
     return out;
+  }
+
+  /**
+   * Up to `limit` open sessions matching `filter`, oldest first, starting
+   * after `after`. Keyset paging: sessions opened or closed between two pages
+   * neither repeat nor shift a page; every session open throughout a walk is
+   * seen exactly once. Costs a binary search plus the slots scanned (all of
+   * them for a filter that matches little), never a sort.
+   */
+  page(filter: SessionFilter, after: TablePosition | undefined, limit: number): SessionPage {
+    const ordered = this.ordered;
+    let i = after === undefined ? 0 : this.firstAfter(after);
+    const sessions: Session[] = [];
+    let last: OrderEntry | undefined;
+    let more = false;
+    for (; i < ordered.length; i++) {
+      const e = ordered[i]!;
+      if (this.open.get(e.session.id) !== e.session || !matchesFilter(e.session, filter)) continue;
+      if (sessions.length === limit) {
+        more = true;
+        break;
+      }
+      sessions.push(e.session);
+      last = e;
+    }
+    return { sessions, total: this.count(filter), next: more && last !== undefined ? { openedAt: last.openedAt, seq: last.seq } : undefined };
+  }
+
+  /** Open sessions matching `filter`: free without a filter or with only a channel, a scan otherwise. */
+  count(filter: SessionFilter): number {
+    const textless = filter.text === undefined || filter.text === '';
+    if (filter.name === undefined && textless) return filter.channel === undefined ? this.open.size : this.onChannel(filter.channel);
+    let n = 0;
+    for (const s of this.open.values()) if (matchesFilter(s, filter)) n++;
+    return n;
+  }
+
+  private placeInOrder(session: Session): void {
+    let e = this.entryOf.get(session);
+    if (e === undefined) {
+      e = { session, openedAt: session.openedAt, seq: this.nextSeq++ };
+      this.entryOf.set(session, e);
+    }
+    const ordered = this.ordered;
+    const tail = ordered[ordered.length - 1];
+    if (tail === undefined || before(tail, e)) {
+      ordered.push(e);
+      return;
+    }
+    const i = this.firstAtOrAfter(e);
+    // A session back from idling before compaction still has its slot.
+    if (ordered[i] !== e) ordered.splice(i, 0, e);
+  }
+
+  /** Index of the first slot not before `p`. */
+  private firstAtOrAfter(p: TablePosition): number {
+    let lo = 0;
+    let hi = this.ordered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(this.ordered[mid]!, p)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index of the first slot after `p`. */
+  private firstAfter(p: TablePosition): number {
+    const i = this.firstAtOrAfter(p);
+    const e = this.ordered[i];
+    return e !== undefined && e.openedAt === p.openedAt && e.seq === p.seq ? i + 1 : i;
+  }
+
+  /** Drops the slots of closed sessions, in place, keeping the order. */
+  private compact(): void {
+    const ordered = this.ordered;
+    let w = 0;
+    for (const e of ordered) if (this.open.get(e.session.id) === e.session) ordered[w++] = e;
+    ordered.length = w;
   }
 
   countByKind(): Record<SessionKind, number> {

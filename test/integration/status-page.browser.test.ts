@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest, openStream, type OpenStream } from '../helpers/client.js';
+import { injectSessions } from '../helpers/sessions.js';
 import { useStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -109,6 +110,61 @@ describe('status page in Chromium', () => {
 
       await mkdir(fileURLToPath(new URL('.', `file://${SCREENSHOT}`)), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('pages through 130 sessions (100 per page, Next / Previous) and filters on the edge; asks only for the page it shows', async () => {
+    const { edge } = await start({ session: { idleTimeout: '5m' } });
+    const injected = injectSessions(edge.app, 130);
+    const context = await browser!.newContext({ viewport: { width: 1200, height: 860 } });
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(UI_TIMEOUT_MS);
+      const problems: string[] = [];
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      const asked: URLSearchParams[] = [];
+      page.on('request', (r) => {
+        const u = new URL(r.url());
+        if (u.pathname === '/api/sessions') asked.push(u.searchParams);
+      });
+      const rows = page.locator('tbody tr');
+      const firstId = (): Promise<string | null> => rows.first().getAttribute('data-id');
+
+      // No admin token: the page is open on loopback.
+      await page.goto(`${edge.adminUrl}/`);
+      await page.locator(`tbody tr[data-id="${injected[99]!.id}"]`).waitFor({ state: 'visible' });
+      expect(await rows.count()).toBe(100);
+      expect(await firstId()).toBe(injected[0]!.id);
+      expect(await page.locator('#count').innerText()).toBe('130');
+      expect(await page.locator('#range').innerText()).toBe('page 1 of 2');
+      expect(await page.locator('#prev').isDisabled()).toBe(true);
+
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.locator(`tbody tr[data-id="${injected[129]!.id}"]`).waitFor({ state: 'visible' });
+      await waitFor(async () => (await rows.count()) === 30, { timeoutMs: UI_TIMEOUT_MS });
+      expect(await firstId()).toBe(injected[100]!.id);
+      expect(await page.locator('#next').isDisabled()).toBe(true);
+      expect(await page.locator('#range').innerText()).toBe('page 2 of 2');
+
+      await page.getByRole('button', { name: 'Previous' }).click();
+      await page.locator(`tbody tr[data-id="${injected[0]!.id}"]`).waitFor({ state: 'visible' });
+      await waitFor(async () => (await rows.count()) === 100, { timeoutMs: UI_TIMEOUT_MS });
+
+      // The filter is applied by the edge (q=): user12 and user120..user129, in order.
+      await page.getByLabel('Filter').fill('USER12');
+      await waitFor(async () => (await page.locator('#count').innerText()) === '11', { timeoutMs: UI_TIMEOUT_MS });
+      await waitFor(async () => (await rows.count()) === 11, { timeoutMs: UI_TIMEOUT_MS });
+      expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-id')))).toEqual([12, ...Array.from({ length: 10 }, (_, i) => 120 + i)].map((i) => injected[i]!.id));
+
+      expect(asked.length).toBeGreaterThan(0);
+      expect(asked.every((q) => q.get('limit') === '100')).toBe(true);
+      expect(asked.some((q) => q.get('q') === 'USER12')).toBe(true);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
