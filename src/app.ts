@@ -26,6 +26,12 @@ import { errorBody, type ErrorCode } from './errors.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
 import { Forwarder } from './proxy/forward.js';
+import { FanoutHub } from './proxy/fanout.js';
+import { MediaCache } from './cache/media-cache.js';
+import { PlaylistCache } from './cache/playlists.js';
+import { SegmentCache } from './cache/segments.js';
+import { SegmentTtls } from './cache/target-durations.js';
+import type { Dispatcher } from 'undici';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
 import { SessionRegistry } from './session/registry.js';
@@ -69,8 +75,9 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   const log = options.log ?? createLogger(config.log.level);
   // Components reference each other through closures that run later (eviction, scrape, timers).
   const store = new MemorySessionStore(config.auth.maxEntries, (s) => sessions.evicted(s));
+  const mediaCache = config.cache.maxBytes > 0 ? new MediaCache({ maxBytes: config.cache.maxBytes, maxEntryBytes: config.cache.maxObjectBytes }) : undefined;
   const metrics = new EdgeMetrics(
-    { store, activeSessions: () => sessions.table.countByKind(), openStreams: () => forwarder.openStreams },
+    { store, activeSessions: () => sessions.table.countByKind(), openStreams: () => forwarder.openStreams, cache: mediaCache, fanout: { get channelCount() { return fanout?.channelCount ?? 0; }, get viewerCount() { return fanout?.viewerCount ?? 0; } } },
     { processMetrics: options.processMetrics ?? true },
   );
   const notifier = config.session.closeWebhook === undefined ? undefined : new CloseNotifier(config.session.closeWebhook, log);
@@ -99,9 +106,11 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     maxPlaylistBytes: config.hls.maxPlaylistBytes,
     sessionParam: config.session.param,
     clientStallTimeoutMs: config.proxy.clientStallTimeoutMs,
+    sharedStreams: () => fanout?.channelCount ?? 0,
     metrics,
     log,
   });
+  const { segments, playlists, fanout } = createMediaPaths(config, forwarder, mediaCache, metrics);
   const trustedProxies = cidrList(config.proxy.trustedProxies);
 
   let listening = false;
@@ -110,7 +119,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   // Both handlers are guarded: an exception in one request is a 500 for that request, not the end of every stream.
   const publicServer = createServer(
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
-    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined }), { log, metrics }),
+    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined, segments, playlists, fanout }), { log, metrics }),
   );
   // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
   const statusSampler = new StatusSampler({ registry: metrics.registry });
@@ -153,6 +162,9 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       await publicClosed;
     }
     sessions.closeAll();
+    fanout?.close();
+    playlists?.close();
+    mediaCache?.close();
     await authorizer.close();
     await forwarder.close();
     await notifier?.close();
@@ -221,6 +233,55 @@ function refuseOnSocket(socket: Socket, status: number, statusText: string, code
   if (!socket.writable) return;
   const body = errorBody(code, reason);
   socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/**
+ * The edge cache (segments, playlists) and the MPEG-TS fan-out, each on the
+ * forwarder's pools, each only when enabled.
+ */
+function createMediaPaths(config: EdgeConfig, forwarder: Forwarder, mediaCache: MediaCache | undefined, metrics: EdgeMetrics): { segments?: SegmentCache; playlists?: PlaylistCache; fanout?: FanoutHub } {
+  const origin = config.upstream.origin;
+  const dispatch = (o: Dispatcher.DispatchOptions, h: Dispatcher.DispatchHandler): boolean => forwarder.pool.dispatch(o, h);
+  const ttls = new SegmentTtls(config.cache.segmentTtlMs, config.cache.negativeTtlMs);
+  const segments =
+    mediaCache === undefined
+      ? undefined
+      : new SegmentCache({
+          cache: mediaCache,
+          origin,
+          dispatch,
+          defaults: (key) => ttls.defaultsFor(key),
+          xCache: config.cache.header,
+          stalls: forwarder.stalls,
+          onUpstreamBytes: (n) => metrics.upstreamBytesReceived('segment', n),
+          onResult: (result) => metrics.cacheRequest('segment', result),
+        });
+  const playlists =
+    config.cache.playlistTtlMs <= 0
+      ? undefined
+      : new PlaylistCache({
+          ttlMs: config.cache.playlistTtlMs,
+          negativeTtlMs: config.cache.negativeTtlMs,
+          maxPlaylistBytes: config.hls.maxPlaylistBytes,
+          origin,
+          dispatch,
+          context: forwarder.playlistContext,
+          xCache: config.cache.header,
+          onUpstreamBytes: (n) => metrics.upstreamBytesReceived('playlist', n),
+          onResult: (result) => metrics.cacheRequest('playlist', result),
+          onTargetDuration: (key, seconds) => ttls.learn(key, seconds),
+        });
+  const fanout = !config.fanout.enabled
+    ? undefined
+    : new FanoutHub({
+        dispatch: (path, headers, handler) => forwarder.streamPool.dispatch({ origin, method: 'GET', path, headers }, handler),
+        maxQueueBytes: config.fanout.maxQueueBytes,
+        lingerMs: config.fanout.lingerMs,
+        maxGopBytes: config.fanout.maxGopBytes,
+        stallWatch: forwarder.stalls,
+        events: { upstreamBytes: (n) => metrics.upstreamBytesReceived('stream', n), viewerDropped: (reason) => metrics.fanoutDropped(reason) },
+      });
+  return { segments, playlists, fanout };
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { ResponseObserver } from '../proxy/observer.js';
+import { socketAcceptedBytes, type StallTarget, type StallWatch } from '../proxy/stall.js';
 import type { CacheEntry, EntryReader } from './entry.js';
 import { parseRange } from './range.js';
 
@@ -70,17 +71,22 @@ export function serveComplete(res: ServerResponse, entry: CacheEntry, result: Ca
  * A reader of an entry still being fetched. A Range request waits for the
  * whole body (a segment is short) and is then served like a hit.
  */
-export class StreamingReader implements EntryReader {
+export class StreamingReader implements EntryReader, StallTarget {
+  stallIndex = -1;
+  stallSince = 0;
+  stallAccepted = 0;
   private offset = 0;
   private blocked = false;
   private done = false;
   private wroteHead = false;
   private ended = false;
   private readonly onDrain = (): void => {
+    this.stalls.unwatch(this);
     this.blocked = false;
     this.pump();
   };
   private readonly onClose = (): void => {
+    this.stalls.unwatch(this);
     if (this.done) return;
     this.done = true;
     this.entry.detach(this);
@@ -93,8 +99,19 @@ export class StreamingReader implements EntryReader {
     private readonly result: CacheResult,
     private readonly options: ServeOptions,
     private readonly observer: ResponseObserver,
+    /** A reader that takes nothing for proxy.clientStallTimeout is cut (it holds no upstream, but a socket and its place in the entry). */
+    private readonly stalls: StallWatch,
   ) {
     res.once('close', this.onClose);
+  }
+
+  acceptedBytes(): number {
+    const socket = this.res.socket;
+    return socket === null ? this.stallAccepted : socketAcceptedBytes(socket);
+  }
+
+  onStall(): void {
+    this.res.destroy();
   }
 
   onHead(entry: CacheEntry): void {
@@ -149,6 +166,7 @@ export class StreamingReader implements EntryReader {
       if (!this.res.write(chunk)) {
         this.blocked = true;
         this.res.once('drain', this.onDrain);
+        this.stalls.watch(this);
         return;
       }
     }

@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
 import { OPTIONS, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
-import type { BackendConfig, BackendEntry, EdgeConfig } from './schema.js';
+import type { BackendConfig, BackendEntry, CacheConfig, EdgeConfig } from './schema.js';
 import { validateRules } from '../auth/rules.js';
 import { parseCidr } from './cidr.js';
 import { redactText, redactUrl } from '../redact.js';
@@ -244,6 +244,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   };
   const rulesError = validateRules(rules);
   if (rulesError !== undefined) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${rulesError}`);
+  const cache = buildCache(get, invalid);
 
   const config: EdgeConfig = {
     listen: get<HostPort>('listen'),
@@ -255,6 +256,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       bodyTimeoutMs: get<number>('upstream.bodyTimeout'),
       connections: get<number>('upstream.connections'),
       streamConnections: get<number>('upstream.streamConnections'),
+      forwardToken: get<boolean>('upstream.forwardToken'),
     },
     backend,
     backends,
@@ -280,12 +282,52 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     },
     limits: { maxSessionsPerUser: get<number>('limits.maxSessionsPerUser'), policy: get('limits.policy'), soft: get<boolean>('limits.soft') },
     hls: { maxPlaylistBytes: get<number>('hls.maxPlaylistBytes') },
+    cache,
+    fanout: {
+      enabled: get<boolean>('fanout.enabled'),
+      lingerMs: get<number>('fanout.linger'),
+      maxQueueBytes: get<number>('fanout.maxQueue'),
+      maxGopBytes: get<number>('fanout.maxGop'),
+    },
     proxy: { trustedProxies: trusted, maxHeaderBytes: get<number>('proxy.maxHeaderBytes'), clientStallTimeoutMs: stallTimeout },
     log: { level: get('log.level'), access: get<boolean>('log.access'), accessSample: get<number>('log.accessSample'), redactParams: get<string[]>('log.redactParams') },
     health: { public: get<boolean>('health.public'), checkUpstream: get<boolean>('health.checkUpstream') },
     shutdown: { graceMs: get<number>('shutdown.grace'), drainTimeoutMs: get<number>('shutdown.drainTimeout') },
   };
   return deepFreeze(config);
+}
+
+/** A cache smaller than this many of its largest objects would evict what it just fetched. */
+const MIN_OBJECTS_PER_CACHE = 4;
+
+function buildCache(get: <T>(path: string) => T, invalid: (path: string, message: string) => never): CacheConfig {
+  const maxBytes = get<number>('cache.size');
+  const maxObjectBytes = get<number>('cache.maxObjectSize');
+  if (maxBytes > 0 && maxObjectBytes * MIN_OBJECTS_PER_CACHE > maxBytes) invalid('cache.maxObjectSize', `must be at most cache.size / ${MIN_OBJECTS_PER_CACHE} (${maxBytes} bytes cache)`);
+  if (maxObjectBytes === 0) invalid('cache.maxObjectSize', 'must be greater than 0');
+  const ttl = get<string>('cache.segmentTtl');
+  let segmentTtlMs: number | 'auto' = 'auto';
+  if (ttl.trim().toLowerCase() !== 'auto') {
+    const ms = parseDurationMs(ttl);
+    if (ms === undefined) invalid('cache.segmentTtl', 'expected auto or a duration such as 30s');
+    segmentTtlMs = ms!;
+  }
+  const bypass = get<string[]>('cache.bypass').map((source) => {
+    try {
+      return new RegExp(source);
+    } catch (err) {
+      return invalid('cache.bypass', `${JSON.stringify(source)} is not a valid regular expression: ${(err as Error).message}`);
+    }
+  });
+  return {
+    maxBytes,
+    maxObjectBytes,
+    segmentTtlMs,
+    playlistTtlMs: get<number>('cache.playlistTtl'),
+    negativeTtlMs: get<number>('cache.negativeTtl'),
+    bypass,
+    header: get<boolean>('cache.header'),
+  };
 }
 
 function isLoopback(host: string): boolean {
@@ -379,6 +421,7 @@ export function describeConfig(config: EdgeConfig): Record<string, unknown> {
       backends: config.backends.map((b) => ({ ...b, url: redactUrl(b.url) })),
       rules: { ...config.rules, tokenAllow: config.rules.tokenAllow.map(() => '<redacted>'), tokenDeny: config.rules.tokenDeny.map(() => '<redacted>') },
       securetoken: { ...config.securetoken, secret: config.securetoken.secret === undefined ? undefined : '<redacted>' },
+      cache: { ...config.cache, bypass: config.cache.bypass.map((r) => r.source) },
       session: { ...config.session, channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
     }),
   ) as Record<string, unknown>;

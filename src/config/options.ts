@@ -55,6 +55,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'upstream.bodyTimeout', flag: '--upstream-body-timeout', env: 'EDGE_UPSTREAM_BODY_TIMEOUT', kind: 'duration', default: '30s', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'longest silence inside a response body before the client connection is cut' },
   { path: 'upstream.connections', flag: '--upstream-connections', env: 'EDGE_UPSTREAM_CONNECTIONS', kind: 'int', default: 1024, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'max keep-alive connections to the upstream for playlists and segments' },
   { path: 'upstream.streamConnections', flag: '--upstream-stream-connections', env: 'EDGE_UPSTREAM_STREAM_CONNECTIONS', kind: 'int', default: 1024, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'max open HTTP MPEG-TS streams, on a pool of their own (playlists and segments never wait behind them); one more gets 503 at once' },
+  { path: 'upstream.forwardToken', flag: '--upstream-forward-token', env: 'EDGE_UPSTREAM_FORWARD_TOKEN', kind: 'bool', default: false, group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'pass the token parameter on to the upstream (for an origin that checks tokens itself); off: the edge authorizes and the origin never sees viewer tokens, so viewers share cached playlists and MPEG-TS connections' },
 
   // Middleware
   { path: 'backend.type', flag: '--backend-type', env: 'EDGE_BACKEND_TYPE', kind: 'enum', values: BACKEND_TYPES, default: 'http', group: 'Middleware', help: 'middleware protocol: http (Astra "HTTP Request"), stalker (Ministra), smarty (Microimpulse), iptvportal, flussonic' },
@@ -107,6 +108,21 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'proxy.trustedProxies', flag: '--trusted-proxy', env: 'EDGE_TRUSTED_PROXIES', kind: 'list', metavar: 'CIDR[,CIDR]', default: [], group: 'HLS and proxying', help: 'CIDRs whose X-Forwarded-For / X-Real-IP are believed (comma-separated; flag repeatable)' },
   { path: 'proxy.clientStallTimeout', flag: '--client-stall-timeout', env: 'EDGE_CLIENT_STALL_TIMEOUT', kind: 'duration', default: '30s', group: 'HLS and proxying', help: 'a client that accepts no response bytes for this long is dropped and its upstream request released; 0 = never' },
   { path: 'proxy.maxHeaderBytes', flag: '--max-header-bytes', env: 'EDGE_MAX_HEADER_BYTES', kind: 'size', default: '16KiB', group: 'HLS and proxying', help: 'largest request head accepted from a client' },
+
+  // Edge cache
+  { path: 'cache.size', flag: '--cache-size', env: 'EDGE_CACHE_SIZE', kind: 'size', default: '512MiB', group: 'Edge cache (segments and playlists)', help: 'memory for cached segments, keys and init sections (LRU, bodies in flight included); 0 = no segment cache' },
+  { path: 'cache.maxObjectSize', flag: '--cache-max-object', env: 'EDGE_CACHE_MAX_OBJECT', kind: 'size', default: '64MiB', group: 'Edge cache (segments and playlists)', help: 'largest body kept; a larger one is passed through, uncached' },
+  { path: 'cache.segmentTtl', flag: '--cache-segment-ttl', env: 'EDGE_CACHE_SEGMENT_TTL', kind: 'string', default: 'auto', metavar: 'auto|DURATION', group: 'Edge cache (segments and playlists)', help: 'how long a segment without Cache-Control max-age is kept: auto = 3 target durations of the playlist that listed it (30s until one is seen)' },
+  { path: 'cache.playlistTtl', flag: '--cache-playlist-ttl', env: 'EDGE_CACHE_PLAYLIST_TTL', kind: 'duration', default: '1s', group: 'Edge cache (segments and playlists)', help: 'live playlists are shared by every session for this long, or half the target duration if shorter; 0 = fetched per request' },
+  { path: 'cache.negativeTtl', flag: '--cache-negative-ttl', env: 'EDGE_CACHE_NEGATIVE_TTL', kind: 'duration', default: '1s', group: 'Edge cache (segments and playlists)', help: '404/410 answers are kept at most this long; other errors never' },
+  { path: 'cache.bypass', flag: '--cache-bypass', env: 'EDGE_CACHE_BYPASS', kind: 'list', metavar: 'REGEX[,REGEX]', default: [], group: 'Edge cache (segments and playlists)', help: 'paths (regular expressions, e.g. a channel: ^/play/vod/) that are never cached: forwarded per request' },
+  { path: 'cache.header', flag: '--cache-header', env: 'EDGE_CACHE_HEADER', kind: 'bool', default: true, group: 'Edge cache (segments and playlists)', help: 'add X-Cache: HIT | MISS | COALESCED to responses served through the cache' },
+
+  // MPEG-TS fan-out
+  { path: 'fanout.enabled', flag: '--fanout', env: 'EDGE_FANOUT', kind: 'bool', default: true, group: 'MPEG-TS fan-out', help: 'viewers of one HTTP MPEG-TS channel share one upstream connection (per edge process)' },
+  { path: 'fanout.linger', flag: '--fanout-linger', env: 'EDGE_FANOUT_LINGER', kind: 'duration', default: '5s', group: 'MPEG-TS fan-out', help: 'the shared upstream connection stays open this long after its last viewer leaves' },
+  { path: 'fanout.maxQueue', flag: '--fanout-max-queue', env: 'EDGE_FANOUT_MAX_QUEUE', kind: 'size', default: '8MiB', group: 'MPEG-TS fan-out', help: 'bytes a viewer may fall behind the channel before it is dropped' },
+  { path: 'fanout.maxGop', flag: '--fanout-max-gop', env: 'EDGE_FANOUT_MAX_GOP', kind: 'size', default: '8MiB', group: 'MPEG-TS fan-out', help: 'a joining viewer starts at the latest keyframe when the GOP since is at most this big (0: at the next packet)' },
 
   // Logging
   { path: 'log.level', flag: '--log-level', env: 'EDGE_LOG_LEVEL', kind: 'enum', values: LOG_LEVELS, default: 'info', group: 'Logging', help: 'log level (JSON lines on stdout); reloaded on SIGHUP' },

@@ -19,6 +19,8 @@ export interface UpstreamConfig {
   readonly connections: number;
   /** HTTP MPEG-TS streams: a pool of their own, and the cap on open streams. */
   readonly streamConnections: number;
+  /** Pass the token parameter upstream (off: stripped, so viewers share upstream fetches). */
+  readonly forwardToken: boolean;
 }
 
 export interface BackendConfig {
@@ -73,6 +75,26 @@ export interface LimitsConfig {
   readonly soft: boolean;
 }
 
+export interface CacheConfig {
+  /** 0: no segment cache. */
+  readonly maxBytes: number;
+  readonly maxObjectBytes: number;
+  /** 'auto': 3 target durations of the playlist that listed the segment. */
+  readonly segmentTtlMs: number | 'auto';
+  /** 0: no playlist cache. */
+  readonly playlistTtlMs: number;
+  readonly negativeTtlMs: number;
+  readonly bypass: readonly RegExp[];
+  readonly header: boolean;
+}
+
+export interface FanoutConfig {
+  readonly enabled: boolean;
+  readonly lingerMs: number;
+  readonly maxQueueBytes: number;
+  readonly maxGopBytes: number;
+}
+
 export interface EdgeConfig {
   readonly listen: HostPort;
   readonly admin: { readonly listen: HostPort; readonly token: string | undefined };
@@ -86,6 +108,8 @@ export interface EdgeConfig {
   readonly session: SessionConfig;
   readonly limits: LimitsConfig;
   readonly hls: { readonly maxPlaylistBytes: number };
+  readonly cache: CacheConfig;
+  readonly fanout: FanoutConfig;
   readonly proxy: {
     readonly trustedProxies: readonly string[];
     readonly maxHeaderBytes: number;

@@ -70,13 +70,29 @@ export interface MetricSources {
   readonly activeSessions: () => Readonly<Record<'hls' | 'mpegts', number>>;
   /** MPEG-TS streams holding an upstream connection of the stream pool. */
   readonly openStreams?: () => number;
+  /** The edge cache's index (bytes held, entries, evictions), when there is one. */
+  readonly cache?: { readonly bytes: number; readonly entries: number; readonly evictions: number };
+  /** MPEG-TS fan-out: shared upstream connections and the viewers on them. */
+  readonly fanout?: { readonly channelCount: number; readonly viewerCount: number };
 }
+
+/** What the edge cache did for a request. */
+export type CacheResultLabel = 'hit' | 'miss' | 'coalesced' | 'bypass';
+export type CacheKindLabel = 'segment' | 'playlist';
+const CACHE_RESULTS: readonly CacheResultLabel[] = ['hit', 'miss', 'coalesced', 'bypass'];
+const CACHE_KINDS: readonly CacheKindLabel[] = ['segment', 'playlist'];
+/** Why a fan-out viewer was dropped. */
+export type FanoutDrop = 'stall' | 'overflow';
+const FANOUT_DROPS: readonly FanoutDrop[] = ['stall', 'overflow'];
 
 export const CLOSE_REASONS = ['idle', 'disconnected', 'kicked', 'denied', 'unique', 'limit', 'evicted', 'shutdown'] as const;
 export type SessionCloseReason = (typeof CLOSE_REASONS)[number];
 
 export class EdgeMetrics {
   readonly registry = new Registry();
+  private readonly cacheRequests: Record<CacheKindLabel, Record<CacheResultLabel, Inc>>;
+  private readonly upstreamBytes: Record<RequestKind, Inc>;
+  private readonly fanoutDrops: Record<FanoutDrop, Inc>;
   private readonly requests: Record<RequestKind, Record<StatusClass, Inc>>;
   private readonly decisions: Record<DecisionResult, Record<DecisionMetricSource, Inc>>;
   private readonly authDuration: Record<DecisionMetricSource, Observe>;
@@ -215,6 +231,40 @@ export class EdgeMetrics {
         this.inc(store.evictions);
       },
     });
+
+    const cacheRequests = new Counter({ name: 'edge_cache_requests_total', help: 'Playlist and segment requests by what the edge cache did: hit, miss (fetched upstream), coalesced (joined a fetch under way), bypass (not cacheable or opted out).', labelNames: ['kind', 'result'] as const, registers });
+    this.cacheRequests = table(CACHE_KINDS, (kind) => table(CACHE_RESULTS, (result) => zeroed(cacheRequests.labels(kind, result))));
+    const upstreamBytes = new Counter({ name: 'edge_upstream_bytes_total', help: 'Body bytes received from the upstream, by kind (what the origin served us, whatever the number of viewers).', labelNames: ['kind'] as const, registers });
+    this.upstreamBytes = table(REQUEST_KINDS, (kind) => zeroed(upstreamBytes.labels(kind)));
+    const cache = sources.cache;
+    new Gauge({ name: 'edge_cache_bytes', help: 'Bytes of bodies held by the edge cache (complete and being fetched).', registers, collect() { this.set(cache?.bytes ?? 0); } });
+    new Gauge({ name: 'edge_cache_entries', help: 'Entries in the edge cache.', registers, collect() { this.set(cache?.entries ?? 0); } });
+    new Counter({
+      name: 'edge_cache_evictions_total',
+      help: 'Entries evicted from the edge cache to stay within cache.size.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(cache?.evictions ?? 0);
+      },
+    });
+    const fanout = sources.fanout;
+    new Gauge({ name: 'edge_fanout_channels', help: 'Shared MPEG-TS upstream connections (one per channel with viewers, or lingering).', registers, collect() { this.set(fanout?.channelCount ?? 0); } });
+    new Gauge({ name: 'edge_fanout_viewers', help: 'Viewers on shared MPEG-TS channels.', registers, collect() { this.set(fanout?.viewerCount ?? 0); } });
+    const drops = new Counter({ name: 'edge_fanout_drops_total', help: 'Viewers of a shared MPEG-TS channel dropped: stall (accepted nothing for proxy.clientStallTimeout) or overflow (fell fanout.maxQueue behind).', labelNames: ['reason'] as const, registers });
+    this.fanoutDrops = table(FANOUT_DROPS, (reason) => zeroed(drops.labels(reason)));
+  }
+
+  cacheRequest(kind: CacheKindLabel, result: CacheResultLabel): void {
+    this.cacheRequests[kind][result].inc();
+  }
+
+  upstreamBytesReceived(kind: RequestKind, n: number): void {
+    if (n > 0) this.upstreamBytes[kind].inc(n);
+  }
+
+  fanoutDropped(reason: FanoutDrop): void {
+    this.fanoutDrops[reason].inc();
   }
 
   /** Time to first byte: response headers sent. */

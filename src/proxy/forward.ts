@@ -66,6 +66,8 @@ export interface ForwarderOptions {
   readonly sessionParam: string;
   /** proxy.clientStallTimeout; 0 = never drop a client that stops reading. */
   readonly clientStallTimeoutMs: number;
+  /** Stream-pool connections held by others (the MPEG-TS fan-out's shared channels): they count against upstream.streamConnections. */
+  readonly sharedStreams?: () => number;
   readonly metrics: EdgeMetrics;
   readonly log: Logger;
 }
@@ -103,7 +105,7 @@ export class Forwarder {
 
   /** MPEG-TS streams holding (or waiting for) a connection of the stream pool. */
   get openStreams(): number {
-    return this.streams;
+    return this.streams + (this.options.sharedStreams?.() ?? 0);
   }
 
   /**
@@ -112,7 +114,7 @@ export class Forwarder {
    * for as long as they play.
    */
   streamsFull(): boolean {
-    return this.streams >= this.options.upstream.streamConnections;
+    return this.openStreams >= this.options.upstream.streamConnections;
   }
 
   forward(res: ServerResponse, request: ForwardRequest, onDone: (status: number) => void): void {
@@ -123,6 +125,30 @@ export class Forwarder {
       { origin: this.options.upstream.origin, method: request.method, path: request.pathAndQuery, headers: request.headers },
       exchange,
     );
+  }
+
+  /**
+   * An upstream failure before anything was written to `res` (a cache fill, a
+   * shared channel, a playlist fetch): counted, logged, answered with its
+   * stable code. Returns the status sent.
+   */
+  answerFailure(res: ServerResponse, error: Error, kind: RequestKind, startedAt: number): number {
+    let code: ErrorCode;
+    if (error instanceof EdgeError && error.code === 'EDGE_ERR_PLAYLIST_TOO_LARGE') {
+      this.options.metrics.upstreamOutcome('invalid');
+      this.options.log.warn({ limit: this.options.maxPlaylistBytes }, 'upstream playlist too large');
+      code = 'EDGE_ERR_PLAYLIST_TOO_LARGE';
+    } else {
+      const failure = UPSTREAM_FAILURE[classifyTransportError(error)]!;
+      this.options.metrics.upstreamOutcome(failure.outcome);
+      this.options.log.warn({ code: failure.code, err: error.message }, 'upstream request failed');
+      code = failure.code;
+    }
+    if (res.destroyed || res.headersSent) {
+      if (!res.destroyed) res.destroy();
+      return 499;
+    }
+    return writeError(res, code, kind, startedAt, this.options.metrics);
   }
 
   /** An exchange of the stream pool is over (its upstream request ended, failed or was aborted). */
@@ -158,6 +184,16 @@ export class Forwarder {
     this.stalls.close();
     await Promise.all([this.pool.close().catch(() => undefined), this.streamPool.close().catch(() => undefined)]);
   }
+}
+
+/** The JSON error answer for an upstream failure; returns its status. */
+function writeError(res: ServerResponse, code: ErrorCode, kind: RequestKind, startedAt: number, metrics: EdgeMetrics): number {
+  const status = new EdgeError(code).status;
+  const body = errorBody(code);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+  metrics.responseStarted(kind, startedAt);
+  return status;
 }
 
 /** One client request ↔ one upstream request. */
@@ -273,6 +309,7 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.forwarder.options.metrics.upstreamBytesReceived(this.request.kind, chunk.length);
     if (this.finished) return;
     if (this.playlist !== undefined) {
       this.playlistBytes += chunk.length;
@@ -336,12 +373,7 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
   }
 
   private fail(code: ErrorCode): void {
-    const status = new EdgeError(code).status;
-    const body = errorBody(code);
-    this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-    this.res.end(body);
-    this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
-    this.onDone(status);
+    this.onDone(writeError(this.res, code, this.request.kind, this.request.startedAt, this.forwarder.options.metrics));
   }
 
   private sendPlaylist(controller: Dispatcher.DispatchController): void {

@@ -9,7 +9,7 @@ import type { Authorizer } from '../auth/authorizer.js';
 import { REASON_UNAVAILABLE } from '../auth/authorizer.js';
 import type { Decision } from '../auth/types.js';
 import type { EdgeConfig } from '../config/schema.js';
-import { errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { EdgeError, errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
@@ -21,6 +21,10 @@ import { checkQuery, findParam, removeParam, splitTarget } from './query.js';
 import { isRefusal, refusal } from './refusal.js';
 import { QueryRedactor } from '../redact.js';
 import { answerReadiness, send } from '../admin/server.js';
+import type { PlaylistCache } from '../cache/playlists.js';
+import type { SegmentCache } from '../cache/segments.js';
+import type { FanoutHub } from './fanout.js';
+import type { ResponseObserver } from './observer.js';
 
 export interface RequestHandlerDeps {
   readonly config: EdgeConfig;
@@ -33,6 +37,50 @@ export interface RequestHandlerDeps {
   readonly trustedProxies: BlockList | undefined;
   /** Set when /healthz and /readyz are also served on the public listener (health.public). */
   readonly isReady?: () => Promise<boolean>;
+  /** The edge cache and MPEG-TS fan-out, each when enabled. */
+  readonly segments?: SegmentCache;
+  readonly playlists?: PlaylistCache;
+  readonly fanout?: FanoutHub;
+}
+
+/**
+ * What a response served from the cache or a shared channel reports: the
+ * session's bytes and the request metrics; an upstream failure before
+ * anything was written is answered here (or, for a body too large to cache,
+ * forwarded on its own).
+ */
+class RequestObserver implements ResponseObserver {
+  constructor(
+    private readonly metrics: EdgeMetrics,
+    private readonly forwarder: Forwarder,
+    private readonly res: ServerResponse,
+    private readonly kind: RequestKind,
+    private readonly session: Session,
+    private readonly startedAt: number,
+    /** Forwards the request on its own (a body too large for the cache). */
+    private readonly forwardAlone: (() => void) | undefined,
+  ) {}
+
+  started(): void {
+    this.metrics.responseStarted(this.kind, this.startedAt);
+  }
+
+  sent(n: number): void {
+    this.session.bytes += n;
+    this.metrics.bytesSent(this.kind, n);
+  }
+
+  finished(status: number): void {
+    this.metrics.request(this.kind, status);
+  }
+
+  failedBeforeHead(error: Error): void {
+    if (this.forwardAlone !== undefined && error instanceof EdgeError && error.code === 'EDGE_ERR_CACHE_OBJECT_TOO_LARGE') {
+      this.forwardAlone();
+      return;
+    }
+    this.metrics.request(this.kind, this.forwarder.answerFailure(this.res, error, this.kind, this.startedAt));
+  }
 }
 
 const DUPLICATE_HOST = refusal('duplicate_host');
@@ -59,6 +107,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const param = config.session.param;
   const tokenParam = config.session.tokenParam;
   const bindIp = config.session.bindIp;
+  const forwardToken = config.upstream.forwardToken;
+  const bypass = config.cache.bypass;
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: Record<string, string>): void {
@@ -126,11 +176,39 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       fromTrustedProxy: clientIp !== peerIp,
       dropRange: kind === 'playlist',
     });
+    const method = req.method as 'GET' | 'HEAD';
+    const forward = (): void => forwarder.forward(res, { method, pathAndQuery, headers, kind, session, startedAt: started }, (status) => metrics.request(kind, status));
     if (kind === 'stream') {
       const detach = sessions.attachStream(session, res);
       res.once('close', detach);
+      // Viewers of one channel share one upstream connection; a HEAD (a probe) is forwarded on its own.
+      if (deps.fanout !== undefined && method === 'GET') deps.fanout.join(pathAndQuery, pathAndQuery, headers, res, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
+      else forward();
+      return;
     }
-    forwarder.forward(res, { method: req.method as 'GET' | 'HEAD', pathAndQuery, headers, kind, session, startedAt: started }, (status) => metrics.request(kind, status));
+    if (kind === 'playlist' ? deps.playlists === undefined : deps.segments === undefined || kind !== 'segment') {
+      forward();
+      return;
+    }
+    if (isBypassed(pathAndQuery)) {
+      metrics.cacheRequest(kind as 'playlist' | 'segment', 'bypass');
+      forward();
+      return;
+    }
+    if (kind === 'playlist') {
+      deps.playlists!.serve(res, pathAndQuery, headers, method === 'HEAD', session.id, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
+      return;
+    }
+    const observer = new RequestObserver(metrics, forwarder, res, kind, session, started, forward);
+    if (!deps.segments!.serve(res, { head: method === 'HEAD', pathAndQuery, headers, range: req.headers.range }, observer)) {
+      metrics.cacheRequest('segment', 'bypass');
+      forward();
+    }
+  }
+
+  function isBypassed(pathAndQuery: string): boolean {
+    for (const re of bypass) if (re.test(pathAndQuery)) return true;
+    return false;
   }
 
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
@@ -211,7 +289,9 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     }
     session.requests++;
     session.lastSeenAt = now;
-    const pathAndQuery = upstreamQuery === '' ? path : `${path}?${upstreamQuery}`;
+    // The token stays with the session (the middleware's re-checks send it); the origin gets it only with upstream.forwardToken.
+    const forwardQuery = forwardToken || upstreamQuery === '' ? upstreamQuery : removeParam(upstreamQuery, tokenParam);
+    const pathAndQuery = forwardQuery === '' ? path : `${path}?${forwardQuery}`;
 
     const joinedCall = session.pending !== undefined;
     const result = authorizer.authorize(session, now);

@@ -24,7 +24,13 @@ const clients: { destroy(): void }[] = [];
 afterEach(() => {
   for (const c of clients.splice(0)) c.destroy();
 });
-const start = useStack();
+const stack = useStack();
+/**
+ * These tests are about the per-viewer forward path (one upstream exchange per client): the edge
+ * cache and the MPEG-TS fan-out, which decouple viewers from upstream connections, are off here
+ * and have stall tests of their own (test/integration/media-cache.test.ts, fanout.test.ts).
+ */
+const start: typeof stack = (edgeConfig = {}, options) => stack({ cache: { size: 0 }, fanout: { enabled: false }, ...edgeConfig }, options);
 
 async function stalled(target: string, userAgent: string): Promise<StalledReader> {
   const reader = await openStalledReader(target, { headers: { 'user-agent': userAgent } });

@@ -8,7 +8,9 @@ import type { TestOriginOptions } from '../helpers/origin.js';
 import { useStack, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
-const start = useStack({ origin: { segmentBytes: 4096 } });
+const stack = useStack({ origin: { segmentBytes: 4096 } });
+/** The per-request forward path: the edge cache (its own tests: media-cache.test.ts) is off here. */
+const start: typeof stack = (edgeConfig = {}, options) => stack({ cache: { size: 0, playlistTtl: '0s' }, ...edgeConfig }, options);
 const setup = (file: Record<string, unknown> = {}, originOptions: TestOriginOptions = {}): Promise<Stack> => start(file, { origin: originOptions });
 
 function errorOf(res: { body: Buffer }): unknown {

@@ -188,7 +188,8 @@ describe('kick', () => {
   });
 
   it('MPEG-TS: the open connection is closed within 1 s', async () => {
-    const stack = await start({ admin: { token: TOKEN } });
+    // The shared upstream of a channel closes fanout.linger after its last viewer leaves.
+    const stack = await start({ admin: { token: TOKEN }, fanout: { linger: '100ms' } });
     const ts = await openStream(`${stack.edge.url}/play/ch1?token=t`);
     streams.push(ts);
     await ts.readAtLeast(1000);

@@ -34,10 +34,16 @@ describe('HLS sessions', () => {
       expect(new URL(u).searchParams.get('edge_session')).toBe(sid);
     }
     expect(text).not.toContain(origin.url);
-    // The marker never reaches the upstream; the rest of the query does.
+    // Neither the marker nor (by default) the token reaches the upstream: the edge authorizes.
     await httpRequest(mediaUris.at(-1)!);
     for (const r of origin.requests) expect(r.url).not.toContain('edge_session');
-    expect(origin.requests.find((r) => r.path === '/play/ch1/index.m3u8')?.url).toBe('/play/ch1/index.m3u8?token=t1');
+    expect(origin.requests.find((r) => r.path === '/play/ch1/index.m3u8')?.url).toBe('/play/ch1/index.m3u8');
+  });
+
+  it('upstream.forwardToken passes the token on to an origin that checks it itself; the rest of the query too', async () => {
+    const { edge, origin } = await setup({ upstream: { forwardToken: true } });
+    expect((await httpRequest(`${edge.url}/play/ch1/index.m3u8?token=t1&x=2`)).status).toBe(200);
+    expect(origin.requests.find((r) => r.path === '/play/ch1/index.m3u8')?.url).toBe('/play/ch1/index.m3u8?token=t1&x=2');
   });
 
   it('a player following rewritten playlists for 30 requests causes exactly one middleware call', async () => {
