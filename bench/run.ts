@@ -16,7 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Children } from './harness/children.js';
+import { Children, setAutogroupNice } from './harness/children.js';
 import { machineInfo, pinSelf, planPinning } from './harness/machine.js';
 import { loadAverage } from './harness/proc.js';
 import { checkTargets, hlsTable, targetsTable, throughputTable, tsTable, type ScenarioResult } from './harness/report.js';
@@ -100,7 +100,8 @@ function applyNice(nice: number): string {
   if (nice === 0) return 'normal priority (nice 0)';
   try {
     os.setPriority(nice);
-    return `every bench process at nice ${nice} (the SUT and the load side alike; --nice 0 to turn off)`;
+    const group = setAutogroupNice('self', nice) ? ' and autogroup' : '';
+    return `every bench process at nice${group} ${nice} (the SUT and the load side alike; --nice 0 to turn off)`;
   } catch (err) {
     return `normal priority (could not set nice ${nice}: ${(err as Error).message})`;
   }
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
   ].join('\n');
   out(header);
 
-  const children = new Children();
+  const children = new Children(args.nice);
   const stack = await startStack(children, pinning, ROOT);
   const results: ScenarioResult[] = [];
   const tables: string[] = [];
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${l}\n`);
   };
   try {
-    out(`Origin: nginx static files (${stack.media.source}); segments 1,048,664 bytes (5,578 TS packets); middleware: Node, ~1 ms per call (bench/procs/middleware.ts).\n`);
+    out(`Files and nginx caches in ${stack.tmp}. Origin: nginx static files (${stack.media.source}); segments 1,048,664 bytes (5,578 TS packets); middleware: Node, ~1 ms per call (bench/procs/middleware.ts).\n`);
     for (const id of args.scenarios) {
       log(`scenario ${id}`);
       let r: ScenarioResult;

@@ -2,6 +2,7 @@
 // normal end, an error, Ctrl-C (SIGINT), SIGTERM, SIGHUP. Each child gets its own process group
 // (detached), so killing the group also takes nginx's workers, which outlive a killed master.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 
 const STOP_GRACE_MS = 3_000;
 
@@ -21,6 +22,14 @@ const OUTPUT_CAP = 256 * 1024;
 export class Children {
   private readonly all = new Set<Child>();
   private installed = false;
+
+  /**
+   * `nice`: the priority of every child. With autogroup scheduling (Linux's default for desktop
+   * and VM kernels) each session is scheduled as a group and a process's own nice value only
+   * counts inside its session, so a detached child (its own session) also gets its session's
+   * nice set (/proc/<pid>/autogroup).
+   */
+  constructor(private readonly nice = 0) {}
 
   /** Installs the exit/signal handlers once (the first spawn does it). */
   private install(): void {
@@ -48,6 +57,7 @@ export class Children {
     proc.stderr?.on('data', keep);
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     const pid = proc.pid;
+    if (this.nice !== 0) setAutogroupNice(pid, this.nice);
     const child: Child = {
       name,
       pid,
@@ -82,6 +92,18 @@ export class Children {
   killAllNow(): void {
     for (const c of this.all) killGroup(c.pid, 'SIGKILL');
     this.all.clear();
+  }
+}
+
+/** Sets the nice value of `pid`'s autogroup (its session), where the kernel has autogroups; best effort. */
+export function setAutogroupNice(pid: number | 'self', nice: number): boolean {
+  const file = `/proc/${pid}/autogroup`;
+  if (!existsSync(file)) return false;
+  try {
+    writeFileSync(file, String(nice));
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -23,6 +23,8 @@ export interface Sample {
   loadGenCpuPct: number;
   /** Busy % per load core, and on the SUT core. */
   loadCoresPct: number[];
+  /** CPU of the bench's own load side (generator, origin, middleware, this process), % of one core. */
+  loadOwnPct: number;
   sutCorePct: number;
   /** SUT core busy time not spent by the SUT (other processes, interrupts), % of the core. */
   foreignOnSutCorePct: number;
@@ -38,8 +40,15 @@ export interface Sample {
  * Runs `load` (which resolves when the load is over) while sampling. `loadGenPid` is read at the
  * first tick (the generator is started by `load`).
  */
-export async function measure<T>(pinning: Pinning, sutPid: number, load: () => { pid: number | undefined; done: Promise<T> }): Promise<{ result: T; sample: Sample }> {
+export async function measure<T>(
+  pinning: Pinning,
+  sutPid: number,
+  load: () => { pid: number | undefined; done: Promise<T> },
+  loadSide: readonly number[] = [],
+): Promise<{ result: T; sample: Sample }> {
   const sutPids = processTree(sutPid);
+  const sidePids = loadSide.flatMap((p) => processTree(p));
+  const side0 = cpuSeconds(sidePids);
   const t0 = performance.now();
   const cores0 = coreTimes();
   const cpu0 = cpuSeconds(sutPids);
@@ -69,12 +78,14 @@ export async function measure<T>(pinning: Pinning, sutPid: number, load: () => {
   const elapsedS = (performance.now() - t0) / 1000;
   const cores1 = coreTimes();
   const cpu1 = cpuSeconds(sutPids);
+  const side1 = cpuSeconds(sidePids);
   const rssEnd = rssBytes(sutPids);
   rssMax = Math.max(rssMax, rssEnd);
   const loadCoresPct = coreBusy(cores0, cores1, pinning.loadCores).map((b) => b * 100);
   const sutCorePct = pinning.enabled ? coreBusy(cores0, cores1, pinning.sutCores)[0]! * 100 : 0;
   const sutCpuPct = ((cpu1 - cpu0) / elapsedS) * 100;
   const affinity = sutPids.map((p) => allowedCpus(p) ?? '?');
+  const loadGenCpuPct = genLastAt > t0 ? ((genLast - gen0) / ((genLastAt - t0) / 1000)) * 100 : 0;
   return {
     result,
     sample: {
@@ -83,8 +94,9 @@ export async function measure<T>(pinning: Pinning, sutPid: number, load: () => {
       sutRssMax: rssMax,
       sutRssStart: rssStart,
       sutRssEnd: rssEnd,
-      loadGenCpuPct: genLastAt > t0 ? ((genLast - gen0) / ((genLastAt - t0) / 1000)) * 100 : 0,
+      loadGenCpuPct,
       loadCoresPct,
+      loadOwnPct: ((side1 - side0) / elapsedS) * 100 + loadGenCpuPct,
       sutCorePct,
       foreignOnSutCorePct: pinning.enabled ? Math.max(0, sutCorePct - sutCpuPct) : 0,
       loadBound: loadCoresPct.some((p) => p >= LOAD_BOUND * 100),

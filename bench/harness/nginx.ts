@@ -4,7 +4,7 @@
 //           (f), where the bench counts origin requests per segment.
 //   N1      what an operator writes today: auth_request to the middleware with the auth
 //           subrequest proxy_cache'd per token (200 for 60 s, 403 for 10 s, proxy_cache_lock),
-//           proxy_pass to the origin over keep-alive.
+//           proxy_pass to the origin over keep-alive, 64k proxy buffers in memory.
 //   N2      N1 + proxy_cache of playlists (1 s, background update, use_stale updating) and
 //           segments (30 s) with proxy_cache_lock: the best config an operator could write.
 // Both proxies stream MPEG-TS (location without an extension) unbuffered: nginx has no fan-out.
@@ -96,6 +96,12 @@ function proxyConf(s: NginxSpec): string {
       proxy_cache_lock_timeout 10s;${extra}`
       : '';
   return `${preamble(s.dir)}
+  # Buffers for 1 MiB segments, in memory: nginx's defaults (8 x 4k + temp files on disk) served
+  # 0.6 GB/s of segments here, these 1.7 GB/s. The edge is compared with the better nginx.
+  proxy_buffers 16 64k;
+  proxy_buffer_size 64k;
+  proxy_busy_buffers_size 128k;
+  proxy_max_temp_file_size 0;
   upstream origin { server ${s.origin}; keepalive 256; keepalive_requests 1000000; }
   upstream middleware { server ${s.middleware}; keepalive 64; keepalive_requests 1000000; }
   proxy_cache_path ${s.dir}/cache/auth levels=1:2 keys_zone=auth:64m inactive=10m max_size=1g use_temp_path=off;

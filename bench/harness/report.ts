@@ -30,6 +30,11 @@ function count(runs: readonly { sample: { loadBound: boolean; noisy: boolean; pi
   return flags.length === 0 ? 'ok' : flags.join(', ');
 }
 
+/** "busy (ours)" per run: the load core's busy %, and the part of it the bench's own load side used. */
+function loadCol(runs: readonly { sample: { loadCoresPct: number[]; loadOwnPct: number } }[]): string {
+  return runs.map((x) => `${fmt(Math.max(...x.sample.loadCoresPct), 0)} (${fmt(x.sample.loadOwnPct, 0)})`).join(' / ');
+}
+
 function pct(xs: readonly number[]): string {
   return fmt(median(xs), 0);
 }
@@ -89,15 +94,15 @@ export function throughputTable(r: ThroughputResult, settings: { connections: nu
   const rounds = Math.max(0, ...r.runs.map((x) => x.round));
   lines.push(`### ${r.title}`, '');
   lines.push(`wrk, ${settings.connections} connections, ${settings.durationS} s per run, ${rounds} interleaved rounds (${r.targets.join(', ')}); medians of the valid runs. ${r.note}`, '');
-  lines.push('| target | req/s | MB/s | p50 ms | p99 ms | SUT RSS MB max (idle) | SUT core % | SUT CPU µs/req | load core % per run (wrk %) | other on SUT core % | middleware calls/run | runs (req/s) | checks |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('| target | req/s | MB/s | p50 ms | p99 ms | SUT RSS MB max (idle) | SUT core % | SUT CPU µs/req | load core % per run (ours) | wrk % | other on SUT core % | middleware calls/run | runs (req/s) | checks |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const t of ROW_ORDER.filter((x) => r.targets.includes(x))) {
     const all = r.runs.filter((x) => x.target === t);
     const runs = all.filter((x) => x.valid);
     const use = runs.length > 0 ? runs : all;
     const idle = r.idleRss[t];
     lines.push(
-      `| ${t === 'edge' || t === 'edge+malloc' ? `**${t}**` : t} | ${fmt(median(use.map((x) => x.reqPerSec)), 0)} | ${fmt(median(use.map((x) => x.mbPerSec)), 1)} | ${fmt(median(use.map((x) => x.p50Ms)), 2)} | ${fmt(median(use.map((x) => x.p99Ms)), 2)} | ${fmt(Math.max(...use.map((x) => x.sample.sutRssMax)) / MB, 0)} (${idle === undefined ? '?' : fmt(idle / MB, 0)}) | ${pct(use.map((x) => x.sample.sutCpuPct))} | ${fmt(median(use.map((x) => x.cpuUsPerReq)), 0)} | ${use.map((x) => fmt(Math.max(...x.sample.loadCoresPct), 0)).join(' / ')} (${pct(use.map((x) => x.sample.loadGenCpuPct))}) | ${pct(use.map((x) => x.sample.foreignOnSutCorePct))} | ${fmt(median(use.map((x) => x.middlewareCalls)), 0)} | ${all.map((x) => fmt(x.reqPerSec, 0)).join(', ')} | ${count(all, all.map((x) => x.valid))} |`,
+      `| ${t === 'edge' || t === 'edge+malloc' ? `**${t}**` : t} | ${fmt(median(use.map((x) => x.reqPerSec)), 0)} | ${fmt(median(use.map((x) => x.mbPerSec)), 1)} | ${fmt(median(use.map((x) => x.p50Ms)), 2)} | ${fmt(median(use.map((x) => x.p99Ms)), 2)} | ${fmt(Math.max(...use.map((x) => x.sample.sutRssMax)) / MB, 0)} (${idle === undefined ? '?' : fmt(idle / MB, 0)}) | ${pct(use.map((x) => x.sample.sutCpuPct))} | ${fmt(median(use.map((x) => x.cpuUsPerReq)), 0)} | ${loadCol(use)} | ${pct(use.map((x) => x.sample.loadGenCpuPct))} | ${pct(use.map((x) => x.sample.foreignOnSutCorePct))} | ${fmt(median(use.map((x) => x.middlewareCalls)), 0)} | ${all.map((x) => fmt(x.reqPerSec, 0)).join(', ')} | ${count(all, all.map((x) => x.valid))} |`,
     );
   }
   lines.push('');
@@ -117,10 +122,10 @@ export function throughputTable(r: ThroughputResult, settings: { connections: nu
   }
   if (r.crossCheck.length > 0) {
     lines.push('', `Cross-check, autocannon (one process, ${settings.connections} connections, ${settings.durationS} s) against wrk's median on the same targets:`, '');
-    lines.push('| target | autocannon req/s | wrk req/s | autocannon / wrk | autocannon p99 ms | load core % | checks |', '|---|---|---|---|---|---|---|');
+    lines.push('| target | autocannon req/s | wrk req/s | autocannon / wrk | autocannon p99 ms | autocannon % | load core % (ours) | checks |', '|---|---|---|---|---|---|---|---|');
     for (const c of r.crossCheck) {
       const w = median(r.runs.filter((x) => x.target === c.target && x.valid).map((x) => x.reqPerSec));
-      lines.push(`| ${c.target} | ${fmt(c.autocannon.reqPerSec, 0)} | ${fmt(w, 0)} | ${(c.autocannon.reqPerSec / w).toFixed(2)} | ${fmt(c.autocannon.p99Ms, 0)} | ${fmt(Math.max(...c.sample.loadCoresPct), 0)} | ${count([c])} |`);
+      lines.push(`| ${c.target} | ${fmt(c.autocannon.reqPerSec, 0)} | ${fmt(w, 0)} | ${(c.autocannon.reqPerSec / w).toFixed(2)} | ${fmt(c.autocannon.p99Ms, 0)} | ${fmt(c.sample.loadGenCpuPct, 0)} | ${loadCol([c])} | ${count([c])} |`);
     }
   }
   lines.push('', `Ratios are of ${unit} unless said otherwise.`, '');
@@ -131,17 +136,17 @@ export function tsTable(r: TsResult): string {
   const s = r.settings;
   const lines = [`### ${r.title}`, ''];
   lines.push(
-    `${s.viewers} viewers on ${s.channels.length} channels for ${s.durationS} s (ramp ${s.rampS} s, dips counted after ${s.warmupS} s), ${s.bitsPerSecond / 1e6} Mbit/s per channel; viewer #7 stops reading after ${s.stallAfterS} s. Origin: ${r.originDescription}. A dip = a 1-s window below 50 % of the channel bitrate. N2 is a pass-through here: nginx cannot fan out MPEG-TS (proxy_cache cannot share an endless body), so every viewer is an origin connection.`,
+    `${s.viewers} viewers on ${s.channels.length} channels for ${s.durationS} s (ramp ${fmt(s.rampS, 1)} s, dips counted after ${fmt(s.warmupS, 1)} s), ${s.bitsPerSecond / 1e6} Mbit/s per channel; viewer #7 stops reading after ${fmt(s.stallAfterS, 1)} s. Origin: ${r.originDescription}. A dip = a 1-s window below 50 % of the channel bitrate. N2 is a pass-through here: nginx cannot fan out MPEG-TS (proxy_cache cannot share an endless body), so every viewer is an origin connection.`,
     '',
   );
-  lines.push('| target | viewers ok | MB/s (all viewers) | SUT core % | SUT RSS MB max (idle) | origin connections max (per channel) | stalled viewer dropped | viewers with a dip (windows) | worst window / bitrate | middleware calls | load core % | checks |');
+  lines.push('| target | viewers ok | MB/s (all viewers) | SUT core % | SUT RSS MB max (idle) | origin connections max (per channel) | stalled viewer dropped | viewers with a dip (windows) | worst window / bitrate | middleware calls | load core % per run (ours) | checks |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const t of ['N2', 'edge'] as const) {
     const runs = r.runs.filter((x) => x.target === t);
     if (runs.length === 0) continue;
     const perChannel = runs.map((x) => Math.max(0, ...Object.values(x.origin.channels).map((c) => c.maxOpen)));
     lines.push(
-      `| ${t === 'edge' ? '**edge**' : 'N2 (pass-through)'} | ${runs.map((x) => x.viewers.connected).join(', ')} | ${fmt(median(runs.map((x) => x.viewers.aggregateBytesPerSecond / MB)), 1)} | ${pct(runs.map((x) => x.sample.sutCpuPct))} | ${fmt(Math.max(...runs.map((x) => x.sample.sutRssMax)) / MB, 0)} (${fmt((r.idleRss[t] ?? 0) / MB, 0)}) | ${runs.map((x) => x.origin.maxOpen).join(', ')} (${perChannel.join(', ')}) | ${runs.map((x) => (x.viewers.stalled.dropped ? `yes, ${fmt(x.viewers.stalled.droppedAfterStallS ?? 0, 1)} s` : `no (${x.viewers.stalled.tcpState === '01' ? 'ESTABLISHED' : x.viewers.stalled.tcpState})`)).join('; ')} | ${runs.map((x) => `${x.viewers.viewersWithDip} (${x.viewers.dipWindows})`).join(', ')} | ${runs.map((x) => (x.viewers.worstWindowRatio ?? 0).toFixed(2)).join(', ')} | ${runs.map((x) => x.middlewareCalls).join(', ')} | ${runs.map((x) => fmt(Math.max(...x.sample.loadCoresPct), 0)).join(' / ')} | ${count(runs)} |`,
+      `| ${t === 'edge' ? '**edge**' : 'N2 (pass-through)'} | ${runs.map((x) => x.viewers.connected).join(', ')} | ${fmt(median(runs.map((x) => x.viewers.aggregateBytesPerSecond / MB)), 1)} | ${pct(runs.map((x) => x.sample.sutCpuPct))} | ${fmt(Math.max(...runs.map((x) => x.sample.sutRssMax)) / MB, 0)} (${fmt((r.idleRss[t] ?? 0) / MB, 0)}) | ${runs.map((x) => x.origin.maxOpen).join(', ')} (${perChannel.join(', ')}) | ${runs.map((x) => (x.viewers.stalled.dropped ? `yes, ${fmt(x.viewers.stalled.droppedAfterStallS ?? 0, 1)} s` : `no (${x.viewers.stalled.tcpState === '01' ? 'ESTABLISHED' : x.viewers.stalled.tcpState})`)).join('; ')} | ${runs.map((x) => `${x.viewers.viewersWithDip} (${x.viewers.dipWindows})`).join(', ')} | ${runs.map((x) => (x.viewers.worstWindowRatio ?? 0).toFixed(2)).join(', ')} | ${runs.map((x) => x.middlewareCalls).join(', ')} | ${loadCol(runs)} | ${count(runs)} |`,
     );
   }
   const e = r.runs.filter((x) => x.target === 'edge');
@@ -155,16 +160,16 @@ export function hlsTable(r: HlsResult): string {
   const s = r.settings;
   const lines = [`### ${r.title}`, ''];
   lines.push(
-    `${s.viewers} players of channel \`${s.channel}\` for ${s.durationS} s (ramp ${s.rampS} s): master, then the media playlist every ${s.targetDurationS / 2} s (target duration ${s.targetDurationS} s, a new ~1 MiB segment every ${s.targetDurationS} s, written by a timer), each new segment once. Origin requests counted from the origin's access log for the segments published during the run. Through N2 the players append their token to every URI.`,
+    `${s.viewers} players of channel \`${s.channel}\` for ${s.durationS} s (ramp ${fmt(s.rampS, 1)} s): master, then the media playlist every ${s.targetDurationS / 2} s (target duration ${s.targetDurationS} s, a new ~1 MiB segment every ${s.targetDurationS} s, written by a timer), each new segment once. Origin requests counted from the origin's access log for the segments published during the run. Through N2 the players append their token to every URI.`,
     '',
   );
-  lines.push('| target | viewers ok | segments fetched | MB/s | origin requests per segment (mean / max) | origin playlist req/s | SUT core % | CPU ms per viewer per s | late segments | segment p50 / p99 ms | SUT RSS MB max (idle) | load core % | checks |');
+  lines.push('| target | viewers ok | segments fetched | MB/s | origin requests per segment (mean / max) | origin playlist req/s | SUT core % | CPU ms per viewer per s | late segments | segment p50 / p99 ms | SUT RSS MB max (idle) | load core % per run (ours) | checks |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const t of ['N2', 'edge'] as const) {
     const runs = r.runs.filter((x) => x.target === t);
     if (runs.length === 0) continue;
     lines.push(
-      `| ${t === 'edge' ? '**edge**' : 'N2'} | ${runs.map((x) => x.viewers.viewersStarted).join(', ')} | ${runs.map((x) => x.viewers.segments).join(', ')} | ${fmt(median(runs.map((x) => x.viewers.bytesPerSecond / MB)), 1)} | ${runs.map((x) => `${x.origin.requestsPerSegmentMean.toFixed(1)} / ${x.origin.requestsPerSegmentMax}`).join('; ')} | ${fmt(median(runs.map((x) => x.origin.playlistRequestsPerSecond)), 1)} | ${pct(runs.map((x) => x.sample.sutCpuPct))} | ${fmt(median(runs.map((x) => x.cpuMsPerViewerSecond)), 3)} | ${runs.map((x) => x.viewers.lateSegments).join(', ')} | ${runs.map((x) => `${fmt(x.viewers.segmentP50Ms ?? 0, 0)} / ${fmt(x.viewers.segmentP99Ms ?? 0, 0)}`).join('; ')} | ${fmt(Math.max(...runs.map((x) => x.sample.sutRssMax)) / MB, 0)} (${fmt((r.idleRss[t] ?? 0) / MB, 0)}) | ${runs.map((x) => fmt(Math.max(...x.sample.loadCoresPct), 0)).join(' / ')} | ${count(runs)} |`,
+      `| ${t === 'edge' ? '**edge**' : 'N2'} | ${runs.map((x) => x.viewers.viewersStarted).join(', ')} | ${runs.map((x) => x.viewers.segments).join(', ')} | ${fmt(median(runs.map((x) => x.viewers.bytesPerSecond / MB)), 1)} | ${runs.map((x) => `${x.origin.requestsPerSegmentMean.toFixed(1)} / ${x.origin.requestsPerSegmentMax}`).join('; ')} | ${fmt(median(runs.map((x) => x.origin.playlistRequestsPerSecond)), 1)} | ${pct(runs.map((x) => x.sample.sutCpuPct))} | ${fmt(median(runs.map((x) => x.cpuMsPerViewerSecond)), 3)} | ${runs.map((x) => x.viewers.lateSegments).join(', ')} | ${runs.map((x) => `${fmt(x.viewers.segmentP50Ms ?? 0, 0)} / ${fmt(x.viewers.segmentP99Ms ?? 0, 0)}`).join('; ')} | ${fmt(Math.max(...runs.map((x) => x.sample.sutRssMax)) / MB, 0)} (${fmt((r.idleRss[t] ?? 0) / MB, 0)}) | ${loadCol(runs)} | ${count(runs)} |`,
     );
   }
   lines.push('');

@@ -3,6 +3,7 @@
 // SUT core (the "direct" row: what one core of static nginx serves), the middleware, and, for (e),
 // the MPEG-TS live origin. The systems under test (N1, N2, the edge) are started per scenario, so
 // each scenario begins with empty caches and an idle RSS of its own.
+import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,8 @@ export interface Stack {
   readonly pinning: Pinning;
   /** Starts nginx as N1 or N2 on the SUT core, upstream `origin` (the HLS origin unless given). */
   startProxy(role: Exclude<NginxRole, 'origin'>, name: string, origin?: string): Promise<RunningNginx>;
+  /** The bench's own load-side processes (besides the load generator): this one, origin, middleware, TS origin. */
+  loadSidePids(): number[];
   /** The MPEG-TS live origin of (e), started on first use. */
   tsOrigin(bitsPerSecond: number): Promise<NodeService>;
   close(): Promise<void>;
@@ -76,8 +79,22 @@ export async function startNodeService(children: Children, root: string, name: s
   };
 }
 
+/**
+ * The temp directory lives in memory (/dev/shm) when there is one: the origin's files are then in
+ * RAM like a page-cached disk, and nginx's proxy_cache (the auth cache of N1/N2, the media cache
+ * of N2) costs no disk writes. (d) makes a cache file per request: on disk it made nginx slower.
+ */
+function tempBase(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
 export async function startStack(children: Children, pinning: Pinning, root: string): Promise<Stack> {
-  const tmp = await mkdtemp(join(tmpdir(), 'edge-bench-'));
+  const tmp = await mkdtemp(join(tempBase(), 'edge-bench-'));
   const media = await loadMedia();
   await writeStaticChannels(join(tmp, 'www'), media, STATIC_TARGET_DURATION_S);
   const tsFile = join(tmp, 'stream.ts');
@@ -110,6 +127,9 @@ export async function startStack(children: Children, pinning: Pinning, root: str
       );
       proxies.push(n);
       return n;
+    },
+    loadSidePids() {
+      return [process.pid, origin.child.pid, middleware.child.pid, ...(ts === undefined ? [] : [ts.child.pid])];
     },
     async tsOrigin(bitsPerSecond) {
       ts ??= await startNodeService(children, root, 'ts-origin', 'ts-origin.ts', [tsFile, String(bitsPerSecond)]);

@@ -156,12 +156,12 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
       const { result: w, sample } = await measure(stack.pinning, t.pid, () => {
         const run = wrkFor(url, s.durationS);
         return { pid: run.child.pid, done: run.result };
-      });
+      }, stack.loadSidePids());
       const mw1 = await stack.middleware.stats<MiddlewareStats>();
       const run = toRun(t.name, round, w, sample, mw1.calls - mw0.calls, sc.expectedStatus(t.name));
       runs.push(run);
       log(
-        `  round ${round} ${t.name.padEnd(11)} ${fmt(run.reqPerSec, 0).padStart(8)} req/s ${fmt(run.mbPerSec, 1).padStart(7)} MB/s p99 ${fmt(run.p99Ms, 1)} ms  SUT ${fmt(sample.sutCpuPct, 0)}% (${fmt(run.cpuUsPerReq, 0)} µs/req)  wrk ${fmt(sample.loadGenCpuPct, 0)}%  load core ${sample.loadCoresPct.map((p) => fmt(p, 0)).join('/')}%${sample.loadBound ? ' LOAD-BOUND' : ''}${sample.noisy ? ` NOISY(+${fmt(sample.foreignOnSutCorePct, 0)}%)` : ''}${run.valid ? '' : ` INVALID: ${run.invalidReason}`}`,
+        `  round ${round} ${t.name.padEnd(11)} ${fmt(run.reqPerSec, 0).padStart(8)} req/s ${fmt(run.mbPerSec, 1).padStart(7)} MB/s p99 ${fmt(run.p99Ms, 1)} ms  SUT ${fmt(sample.sutCpuPct, 0)}% (${fmt(run.cpuUsPerReq, 0)} µs/req)  wrk ${fmt(sample.loadGenCpuPct, 0)}%  load core ${sample.loadCoresPct.map((p) => fmt(p, 0)).join('/')}% (ours ${fmt(sample.loadOwnPct, 0)}%)${sample.loadBound ? ' LOAD-BOUND' : ''}${sample.noisy ? ` NOISY(+${fmt(sample.foreignOnSutCorePct, 0)}%)` : ''}${run.valid ? '' : ` INVALID: ${run.invalidReason}`}`,
       );
       await sleep(1_000);
     }
@@ -174,7 +174,7 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
       const { result, sample } = await measure(stack.pinning, t.pid, () => {
         const run = startAutocannon(stack.children, stack.root, url, s.connections, s.durationS);
         return { pid: run.child.pid, done: run.result };
-      });
+      }, stack.loadSidePids());
       crossCheck.push({ target: t.name, autocannon: result, sample });
       log(`  cross-check autocannon ${t.name.padEnd(6)} ${fmt(result.reqPerSec, 0)} req/s  load core ${sample.loadCoresPct.map((p) => fmt(p, 0)).join('/')}%`);
       await sleep(1_000);

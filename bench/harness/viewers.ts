@@ -116,12 +116,13 @@ export async function runTsViewers(stack: Stack, st: TsScenarioSettings, runs: n
           bitsPerSecond: st.bitsPerSecond,
           tokenPrefix: `ok-ts${Date.now().toString(36)}r${++nonce}`,
         }),
+        stack.loadSidePids(),
       );
       const originStats = (await (await fetch(`${origin.url}/__stats`)).json()) as TsOriginStats;
       const mw1 = await stack.middleware.stats<MiddlewareStats>();
       out.push({ target: sut.name, round, viewers, origin: originStats, middlewareCalls: mw1.calls - mw0.calls, sample });
       log(
-        `  round ${round} ${sut.name.padEnd(4)} ${viewers.connected}/${viewers.viewers} viewers, ${(viewers.aggregateBytesPerSecond / 1e6).toFixed(1)} MB/s, origin conns max ${originStats.maxOpen}, SUT ${sample.sutCpuPct.toFixed(0)}%, stalled dropped: ${viewers.stalled.dropped}, dips: ${viewers.viewersWithDip}, load core ${sample.loadCoresPct.map((p) => p.toFixed(0)).join('/')}%${sample.loadBound ? ' LOAD-BOUND' : ''}`,
+        `  round ${round} ${sut.name.padEnd(4)} ${viewers.connected}/${viewers.viewers} viewers, ${(viewers.aggregateBytesPerSecond / 1e6).toFixed(1)} MB/s, origin conns max ${originStats.maxOpen}, SUT ${sample.sutCpuPct.toFixed(0)}%, stalled dropped: ${viewers.stalled.dropped}, dips: ${viewers.viewersWithDip}, load core ${sample.loadCoresPct.map((p) => p.toFixed(0)).join('/')}% (ours ${sample.loadOwnPct.toFixed(0)}%)${sample.loadBound ? ' LOAD-BOUND' : ''}`,
       );
       // Let the origin see every connection close before the next run (bounded).
       for (let i = 0; i < 50; i++) {
@@ -249,13 +250,14 @@ export async function runHlsViewers(stack: Stack, st: HlsScenarioSettings, runs:
             appendToken: sut.name !== 'edge',
             tokenPrefix: `ok-hls${Date.now().toString(36)}r${++nonce}`,
           }),
+          stack.loadSidePids(),
         );
         const mw1 = await stack.middleware.stats<MiddlewareStats>();
         const origin = originCounts(await readFrom(stack.liveLog, offset), st.channel, firstNew, sample.elapsedS);
         const run: HlsRun = { target: sut.name, round, viewers, origin, middlewareCalls: mw1.calls - mw0.calls, cpuMsPerViewerSecond: (sample.sutCpuPct * 10) / st.viewers, sample };
         out.push(run);
         log(
-          `  round ${round} ${sut.name.padEnd(4)} ${viewers.viewersStarted}/${st.viewers} viewers, ${viewers.segments} segments, ${(viewers.bytesPerSecond / 1e6).toFixed(1)} MB/s, origin requests/segment ${origin.requestsPerSegmentMean.toFixed(1)} (max ${origin.requestsPerSegmentMax}), SUT ${sample.sutCpuPct.toFixed(0)}%, late ${viewers.lateSegments}, load core ${sample.loadCoresPct.map((p) => p.toFixed(0)).join('/')}%${sample.loadBound ? ' LOAD-BOUND' : ''}`,
+          `  round ${round} ${sut.name.padEnd(4)} ${viewers.viewersStarted}/${st.viewers} viewers, ${viewers.segments} segments, ${(viewers.bytesPerSecond / 1e6).toFixed(1)} MB/s, origin requests/segment ${origin.requestsPerSegmentMean.toFixed(1)} (max ${origin.requestsPerSegmentMax}), SUT ${sample.sutCpuPct.toFixed(0)}%, late ${viewers.lateSegments}, load core ${sample.loadCoresPct.map((p) => p.toFixed(0)).join('/')}% (ours ${sample.loadOwnPct.toFixed(0)}%)${sample.loadBound ? ' LOAD-BOUND' : ''}`,
         );
         await sleep(2_000);
       }
