@@ -6,7 +6,7 @@
 //
 //   npx tsx bench/run.ts [--scenarios a,b,c,d,e,f] [--duration 10] [--runs 3] [--connections 50]
 //                        [--quick] [--no-cross-check] [--ts-viewers 500] [--ts-seconds 30]
-//                        [--ts-bitrate 2000000] [--hls-viewers 1000] [--hls-seconds 20] [--nice -10]
+//                        [--ts-bitrate 2000000] [--hls-viewers 1000] [--hls-seconds 20] [--stream-runs 2] [--nice -10]
 //
 // --quick: a seconds-long smoke run of every part; its figures are meaningless (*.quick.json).
 // Sends traffic to 127.0.0.1 only; every run is bounded in time; every child is killed on exit.
@@ -40,6 +40,8 @@ interface Args {
   hlsViewers: number;
   hlsSeconds: number;
   nice: number;
+  /** Rounds of (e) and (f), each 20-30 s per target. */
+  streamRuns: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -55,10 +57,10 @@ function parseArgs(argv: string[]): Args {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${f}: expected a positive number, got ${JSON.stringify(v)}`);
     return n;
   };
-  const known = new Set(['--scenarios', '--duration', '--runs', '--connections', '--quick', '--no-cross-check', '--ts-viewers', '--ts-seconds', '--ts-bitrate', '--hls-viewers', '--hls-seconds', '--nice', '--help']);
+  const known = new Set(['--scenarios', '--duration', '--runs', '--connections', '--quick', '--no-cross-check', '--ts-viewers', '--ts-seconds', '--ts-bitrate', '--hls-viewers', '--hls-seconds', '--nice', '--stream-runs', '--help']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown flag ${a} (see the header of bench/run.ts)`);
   if (has('--help')) {
-    process.stdout.write('usage: npx tsx bench/run.ts [--scenarios a,b,c,d,e,f] [--duration S] [--runs N] [--connections N] [--quick] [--no-cross-check] [--ts-viewers N] [--ts-seconds S] [--ts-bitrate BPS] [--hls-viewers N] [--hls-seconds S] [--nice N]\n');
+    process.stdout.write('usage: npx tsx bench/run.ts [--scenarios a,b,c,d,e,f] [--duration S] [--runs N] [--connections N] [--quick] [--no-cross-check] [--ts-viewers N] [--ts-seconds S] [--ts-bitrate BPS] [--hls-viewers N] [--hls-seconds S] [--stream-runs N] [--nice N]\n');
     process.exit(0);
   }
   const quick = has('--quick');
@@ -77,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     hlsViewers: Math.round(num('--hls-viewers', quick ? 100 : 1000)),
     hlsSeconds: num('--hls-seconds', quick ? 10 : 20),
     nice: niceArg(value('--nice')),
+    streamRuns: Math.max(2, Math.round(num('--stream-runs', 2))),
   };
 }
 
@@ -159,12 +162,12 @@ async function main(): Promise<void> {
         r = await runTsViewers(
           stack,
           { viewers: args.tsViewers, channels: ['ch1', 'ch2', 'ch3', 'ch4', 'ch5'], durationS: args.tsSeconds, rampS: Math.min(3, args.tsSeconds / 4), warmupS: Math.min(6, args.tsSeconds / 3), stallAfterS: Math.min(4, args.tsSeconds / 4), bitsPerSecond: args.tsBitrate },
-          args.runs === 3 && !args.quick ? 2 : args.runs,
+          args.streamRuns,
           log,
         );
         table = tsTable(r);
       } else if (id === 'f') {
-        r = await runHlsViewers(stack, { viewers: args.hlsViewers, channel: HLS_CHANNEL, durationS: args.hlsSeconds, rampS: Math.min(4, args.hlsSeconds / 4), targetDurationS: 4 }, args.runs === 3 && !args.quick ? 2 : args.runs, log);
+        r = await runHlsViewers(stack, { viewers: args.hlsViewers, channel: HLS_CHANNEL, durationS: args.hlsSeconds, rampS: Math.min(4, args.hlsSeconds / 4), targetDurationS: 4 }, args.streamRuns, log);
         table = hlsTable(r);
       } else {
         r = await runThroughput(stack, THROUGHPUT[id], { durationS: args.durationS, runs: args.runs, connections: args.connections, warmupS: args.quick ? 0.5 : 2, crossCheck: args.crossCheck && id === 'a' }, log);

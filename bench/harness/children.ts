@@ -21,6 +21,7 @@ const OUTPUT_CAP = 256 * 1024;
 
 export class Children {
   private readonly all = new Set<Child>();
+  private readonly exitHooks: (() => void)[] = [];
   private installed = false;
 
   /**
@@ -88,10 +89,23 @@ export class Children {
     await Promise.all([...this.all].map((c) => c.stop()));
   }
 
+  /** A synchronous cleanup (e.g. removing the temp directory) run after the children are killed on exit. */
+  atExit(hook: () => void): void {
+    this.install();
+    this.exitHooks.push(hook);
+  }
+
   /** Synchronous last resort (process 'exit' and signals): SIGKILL to every group we started. */
   killAllNow(): void {
     for (const c of this.all) killGroup(c.pid, 'SIGKILL');
     this.all.clear();
+    for (const hook of this.exitHooks.splice(0)) {
+      try {
+        hook();
+      } catch {
+        // best effort on the way out
+      }
+    }
   }
 }
 

@@ -44,10 +44,11 @@ export async function measure<T>(
   pinning: Pinning,
   sutPid: number,
   load: () => { pid: number | undefined; done: Promise<T> },
+  /** The bench's other load-side processes (each pid counted alone: pass trees expanded). */
   loadSide: readonly number[] = [],
 ): Promise<{ result: T; sample: Sample }> {
   const sutPids = processTree(sutPid);
-  const sidePids = loadSide.flatMap((p) => processTree(p));
+  const sidePids = loadSide;
   const side0 = cpuSeconds(sidePids);
   const t0 = performance.now();
   const cores0 = coreTimes();
@@ -84,7 +85,8 @@ export async function measure<T>(
   const loadCoresPct = coreBusy(cores0, cores1, pinning.loadCores).map((b) => b * 100);
   const sutCorePct = pinning.enabled ? coreBusy(cores0, cores1, pinning.sutCores)[0]! * 100 : 0;
   const sutCpuPct = ((cpu1 - cpu0) / elapsedS) * 100;
-  const affinity = sutPids.map((p) => allowedCpus(p) ?? '?');
+  // A process that has exited since (nginx's cache loader does) has no affinity to check.
+  const affinity = sutPids.map((p) => allowedCpus(p)).filter((a): a is string => a !== undefined);
   const loadGenCpuPct = genLastAt > t0 ? ((genLast - gen0) / ((genLastAt - t0) / 1000)) * 100 : 0;
   return {
     result,

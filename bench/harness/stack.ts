@@ -3,7 +3,7 @@
 // SUT core (the "direct" row: what one core of static nginx serves), the middleware, and, for (e),
 // the MPEG-TS live origin. The systems under test (N1, N2, the edge) are started per scenario, so
 // each scenario begins with empty caches and an idle RSS of its own.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { answers, waitFor } from './children.js';
 import { loadMedia, writeStaticChannels, type Media } from './fixtures.js';
 import type { Pinning } from './machine.js';
 import { startNginx, type NginxRole, type RunningNginx } from './nginx.js';
+import { processTree } from './proc.js';
 import { writeWrkScripts, type WrkScripts } from './wrk.js';
 
 /** Target duration of the static channels (a-d). */
@@ -95,6 +96,7 @@ function tempBase(): string {
 
 export async function startStack(children: Children, pinning: Pinning, root: string): Promise<Stack> {
   const tmp = await mkdtemp(join(tempBase(), 'edge-bench-'));
+  children.atExit(() => rmSync(tmp, { recursive: true, force: true }));
   const media = await loadMedia();
   await writeStaticChannels(join(tmp, 'www'), media, STATIC_TARGET_DURATION_S);
   const tsFile = join(tmp, 'stream.ts');
@@ -129,7 +131,8 @@ export async function startStack(children: Children, pinning: Pinning, root: str
       return n;
     },
     loadSidePids() {
-      return [process.pid, origin.child.pid, middleware.child.pid, ...(ts === undefined ? [] : [ts.child.pid])];
+      // This process alone (its tree holds every child, the SUT included), the others with their trees.
+      return [process.pid, ...processTree(origin.child.pid), middleware.child.pid, ...(ts === undefined ? [] : [ts.child.pid])];
     },
     async tsOrigin(bitsPerSecond) {
       ts ??= await startNodeService(children, root, 'ts-origin', 'ts-origin.ts', [tsFile, String(bitsPerSecond)]);
