@@ -78,9 +78,6 @@ export class Children {
         this.all.delete(child);
       },
     };
-    void exited.then(() => {
-      // The group may still hold processes (nginx workers); they are killed by stop()/killAllNow().
-    });
     this.all.add(child);
     return child;
   }
