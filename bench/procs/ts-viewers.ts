@@ -35,6 +35,7 @@ interface Viewer {
   endedAt?: number;
   error?: string;
   localPort?: number;
+  serverPort?: number;
 }
 
 const viewers: Viewer[] = [];
@@ -46,12 +47,13 @@ function start(v: Viewer): void {
     v.status = res.statusCode;
     v.connectedAt = Date.now();
     v.localPort = res.socket.localPort;
+    v.serverPort = res.socket.remotePort;
     res.on('data', (chunk: Buffer) => {
       v.bytes += chunk.length;
       const w = Math.floor((Date.now() - t0) / 1000);
       if (w < windows) v.perSecond[w]! += chunk.length;
     });
-    res.on('end', () => (v.endedAt ??= Date.now()));
+    res.on('close', () => (v.endedAt ??= Date.now()));
     res.on('error', (err) => (v.error ??= err.message));
     if (v.index === o.stallIndex) {
       setTimeout(() => {
@@ -68,9 +70,9 @@ function start(v: Viewer): void {
   v.req = req;
 }
 
-/** TCP state of our end of the stalled viewer's connection: 01 ESTABLISHED, 08 CLOSE_WAIT, '' gone. */
-function tcpState(localPort: number): string {
-  const hex = localPort.toString(16).toUpperCase().padStart(4, '0');
+/** TCP state (hex, 01 = ESTABLISHED) of the server's end of the connection from `localPort`; '' when gone. */
+function serverState(localPort: number, serverPort: number): string {
+  const hex = (p: number): string => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -80,7 +82,7 @@ function tcpState(localPort: number): string {
     }
     for (const line of text.split('\n')) {
       const f = line.trim().split(/\s+/);
-      if (f[1]?.endsWith(`:${hex}`)) return f[3]!;
+      if (f[1]?.endsWith(hex(serverPort)) && f[2]?.endsWith(hex(localPort))) return f[3]!;
     }
   }
   return '';
@@ -94,8 +96,8 @@ for (let i = 0; i < o.viewers; i++) {
 
 const poll = setInterval(() => {
   const v = viewers[o.stallIndex];
-  if (v?.localPort === undefined || stalled.stoppedReadingAt === undefined || stalled.droppedAt !== undefined) return;
-  const state = tcpState(v.localPort);
+  if (v?.localPort === undefined || v.serverPort === undefined || stalled.stoppedReadingAt === undefined || stalled.droppedAt !== undefined) return;
+  const state = serverState(v.localPort, v.serverPort);
   stalled.lastState = state;
   if (state !== '01') stalled.droppedAt = Date.now();
 }, 500);
