@@ -23,6 +23,7 @@ export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
 import { Forwarder } from './proxy/forward.js';
+import { answerClientError, refuseConnect } from './proxy/client-error.js';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
 import { SessionRegistry } from './session/registry.js';
@@ -107,13 +108,9 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  publicServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    // Malformed request heads (too large, bad syntax) get a 4xx, not a silent close.
-    if (!socket.writable) return;
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = `{"error":"EDGE_ERR_BAD_REQUEST","reason":"${err.code ?? 'bad_request'}"}\n`;
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-  });
+  // Malformed request heads get a 4xx with a stable code, not a silent close; CONNECT gets a 405.
+  publicServer.on('clientError', answerClientError);
+  publicServer.on('connect', refuseConnect);
 
   let closing: Promise<void> | undefined;
 
