@@ -16,7 +16,7 @@
 //   npm run build && npm run soak -- --minutes 15      (default 1; --out none: no JSON file)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,12 @@ export const BOUNDS = {
    * 20–60 ms from other processes alone.
    */
   lagP99Ms: 100,
+  /**
+   * The lag is judged only when other processes (not the edge, not this driver with its origin,
+   * middleware and players) used at most this many cores on average: on a machine shared with
+   * other work, timer delays measure the scheduler, not the edge. CI runs the soak alone.
+   */
+  lagJudgedUpToOtherCores: 0.5,
   growth: {
     rssBytes: { factor: 1.25, floor: 32 * MiB },
     heapUsedBytes: { factor: 1.25, floor: 16 * MiB },
@@ -78,6 +84,10 @@ interface Sample {
   readonly sessions: number;
   readonly storeEntries: number;
   readonly requests: number;
+  /** Cumulative CPU ticks (/proc, USER_HZ): the whole machine busy, the edge, this driver. */
+  readonly machineBusyTicks: number;
+  readonly edgeTicks: number;
+  readonly driverTicks: number;
 }
 
 interface Counters {
@@ -118,6 +128,25 @@ function metricValue(text: string, name: string): number {
     }
   }
   return found ? sum : NaN;
+}
+
+/** Linux's USER_HZ: the unit of the CPU times in /proc (100 on every mainstream architecture). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * Busy ticks of the whole machine since boot (/proc/stat: user + nice + system + steal). Interrupt
+ * time is left out: most of it is loopback networking for our own traffic, charged to no process.
+ */
+function machineBusyTicks(): number {
+  const [user = 0, nice = 0, system = 0, , , , , steal = 0] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return user + nice + system + steal;
+}
+
+/** User + system ticks of a process (/proc/<pid>/stat fields 14 and 15). */
+function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 function rssOf(pid: number): number {
@@ -304,6 +333,9 @@ class Soak {
             sessions: metricValue(text, 'edge_sessions_active'),
             storeEntries: metricValue(text, 'edge_decision_store_entries'),
             requests: metricValue(text, 'edge_requests_total'),
+            machineBusyTicks: machineBusyTicks(),
+            edgeTicks: processTicks(this.edgePid),
+            driverTicks: processTicks(process.pid),
           });
         }
         await sleep(Math.max(0, 1000 - (performance.now() - tick)));
@@ -398,7 +430,9 @@ export interface SoakReport {
   readonly growth: Record<keyof typeof BOUNDS.growth, GrowthVerdict>;
   /** Entries in the edge's decision store (reported, not judged: expired entries count until evicted). */
   readonly decisionStore: GrowthVerdict;
-  readonly lag: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number; readonly withinBound: boolean };
+  readonly lag: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number; readonly withinBound: boolean; readonly judged: boolean };
+  /** Average cores used after warm-up by the edge, by this driver (origin, middleware, players) and by every other process. */
+  readonly cpuCores: { readonly edge: number; readonly driver: number; readonly others: number; readonly available: number };
   readonly edgeExit: { readonly code: number | null; readonly signal: string | null };
   readonly failures: string[];
   readonly samples: Sample[];
@@ -446,15 +480,31 @@ export async function runSoak(minutes: number): Promise<SoakReport> {
     growth[key] = judgeGrowth(t, steady.map((s) => s[key]), BOUNDS.growth[key]);
   }
   const decisionStore = judgeGrowth(t, steady.map((s) => s.storeEntries), { factor: 1.5, floor: 10_000 });
+  const first = steady[0];
+  const last = steady.at(-1);
+  const span = first !== undefined && last !== undefined && last.t > first.t ? (last.t - first.t) * TICKS_PER_SECOND : NaN;
+  const cores = (ticks: (s: Sample) => number): number => (first === undefined || last === undefined ? NaN : (ticks(last) - ticks(first)) / span);
+  const cpuCores = {
+    edge: cores((s) => s.edgeTicks),
+    driver: cores((s) => s.driverTicks),
+    others: cores((s) => s.machineBusyTicks - s.edgeTicks - s.driverTicks),
+    available: availableParallelism(),
+  };
   const lags = steady.map((s) => s.lagP99Ms).filter((v) => Number.isFinite(v));
-  const lag = { p50Ms: percentile(lags, 50), p99Ms: percentile(lags, 99), maxMs: lags.length === 0 ? 0 : Math.max(...lags), withinBound: percentile(lags, 99) <= BOUNDS.lagP99Ms };
+  const lag = {
+    p50Ms: percentile(lags, 50),
+    p99Ms: percentile(lags, 99),
+    maxMs: lags.length === 0 ? 0 : Math.max(...lags),
+    withinBound: percentile(lags, 99) <= BOUNDS.lagP99Ms,
+    judged: !(cpuCores.others > BOUNDS.lagJudgedUpToOtherCores),
+  };
 
   const failures: string[] = [];
   if (steady.length < 8) failures.push(`too few samples after warm-up (${steady.length}): run at least ${Math.ceil((warmupS + 10) / 60)} minute(s)`);
   for (const [key, v] of Object.entries(growth)) {
     if (v.unbounded) failures.push(`${key} grows without bound: ${fmt(key, v.firstQuarter)} → ${fmt(key, v.lastQuarter)} (slope ${fmt(key, v.slopePerMinute)}/min)`);
   }
-  if (!lag.withinBound) failures.push(`event-loop lag p99 ${lag.p99Ms.toFixed(1)} ms > ${BOUNDS.lagP99Ms} ms`);
+  if (!lag.withinBound && lag.judged) failures.push(`event-loop lag p99 ${lag.p99Ms.toFixed(1)} ms > ${BOUNDS.lagP99Ms} ms`);
   if (exit.code !== 0) failures.push(`the edge did not exit 0 on SIGTERM (code ${exit.code}, signal ${exit.signal}): ${edge.output().slice(-2000)}`);
   const statuses = soak.counters.statuses;
   const fiveXx = Object.entries(statuses).filter(([code]) => Number(code) >= 500).reduce((a, [, n]) => a + n, 0);
@@ -472,6 +522,7 @@ export async function runSoak(minutes: number): Promise<SoakReport> {
     growth,
     decisionStore,
     lag,
+    cpuCores,
     edgeExit: exit,
     failures,
     samples: soak.samples,
@@ -495,7 +546,13 @@ export function formatReport(r: SoakReport): string {
   }
   const store = r.decisionStore;
   lines.push(`| decisionStoreEntries (not judged) | ${store.firstQuarter.toFixed(0)} | ${store.lastQuarter.toFixed(0)} | ${store.max.toFixed(0)} | ${store.slopePerMinute.toFixed(0)} | | ${store.unbounded ? 'grows' : 'bounded'} |`);
-  lines.push(`| event-loop lag p99 (per second) | p50 ${r.lag.p50Ms.toFixed(1)} ms | p99 ${r.lag.p99Ms.toFixed(1)} ms | ${r.lag.maxMs.toFixed(1)} ms | | p99 ≤ ${r.bounds.lagP99Ms} ms | ${r.lag.withinBound ? 'ok' : '**over**'} |`);
+  lines.push(`| event-loop lag p99 (per second) | p50 ${r.lag.p50Ms.toFixed(1)} ms | p99 ${r.lag.p99Ms.toFixed(1)} ms | ${r.lag.maxMs.toFixed(1)} ms | | p99 ≤ ${r.bounds.lagP99Ms} ms | ${r.lag.withinBound ? 'ok' : r.lag.judged ? '**over**' : 'over, not judged (machine busy)'} |`);
+  const cpu = r.cpuCores;
+  lines.push(
+    '',
+    `CPU after warm-up (cores, of ${cpu.available}): edge ${cpu.edge.toFixed(2)}, driver (origin, middleware, players) ${cpu.driver.toFixed(2)}, other processes ${cpu.others.toFixed(2)}` +
+      (r.lag.judged ? '.' : ` — more than ${r.bounds.lagJudgedUpToOtherCores}: the lag measures the scheduler as much as the edge and is not judged.`),
+  );
   const c = r.counters;
   const requests = Object.values(c.statuses).reduce((a, b) => a + b, 0);
   lines.push(
@@ -517,7 +574,8 @@ async function main(): Promise<void> {
   process.stdout.write(`${formatReport(report)}\n`);
   if (out !== undefined) {
     mkdirSync(join(out, '..'), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);
+    // Two decimals are plenty for these figures, and keep a 15-minute run's samples small.
+    writeFileSync(out, `${JSON.stringify(report, (_key, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 100) / 100 : v), 1)}\n`);
     process.stdout.write(`results: ${out}\n`);
   }
   process.exitCode = report.failures.length === 0 ? 0 : 1;
