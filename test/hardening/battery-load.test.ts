@@ -18,6 +18,7 @@ const start = (file: Record<string, unknown> = {}, options: StackOptions = {}): 
 
 const IDLE_CONNECTIONS = 5000;
 const ABORTS = 8000;
+const BAD_TOKENS = 1000;
 const ABORT_CONCURRENCY = 200;
 /** Upstream pool size in the abort test: the bound the origin's connection count must respect. */
 const UPSTREAM_CONNECTIONS = 64;
@@ -137,6 +138,26 @@ describe('battery: load', () => {
     },
     120_000,
   );
+
+  // Expected to pass after the "memory" branch (session store memory/eviction) merges: today an
+  // expired entry stays in the decision store (lru-cache, lazy TTL) until --max-sessions pushes it
+  // out, so a bad-token flood grows the store and the heap for as long as it lasts (the soak shows
+  // ~6 MiB/min at 100 bad tokens/s).
+  it.skip(`a flood of ${BAD_TOKENS} bad tokens: once their deny TTL has passed, the decision store and the heap are back to baseline`, async () => {
+    const stack = await start({ auth: { denyTtl: '1s' } });
+    stack.mw.setBehavior('deny');
+    collectGarbage();
+    const baseline = await snapshot();
+    const statuses = new Map<number, number>();
+    await bounded(BAD_TOKENS, 50, async (i) => {
+      const res = await httpRequest(`${stack.edge.url}/play/ch1/index.m3u8?token=bad-${i}`);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    });
+    expect(Object.fromEntries(statuses)).toEqual({ 403: BAD_TOKENS });
+    expect(stack.mw.requests).toHaveLength(BAD_TOKENS);
+    await waitFor(async () => (await stack.edge.metric('edge_decision_store_entries')) === 0, { timeoutMs: 10_000, message: 'expired denies leave the decision store' });
+    await backToBaseline(baseline, { timeoutMs: 10_000, heapBytes: 4 * 1024 * 1024 });
+  }, 60_000);
 
   it(`${ABORTS} segment downloads aborted mid-body (${ABORT_CONCURRENCY} at a time): every upstream exchange ends, the upstream pool stays within upstream.connections, and resources return to baseline`, async () => {
     const stack = await start({ upstream: { connections: UPSTREAM_CONNECTIONS } }, { origin: { segmentBytes: 16 * 1024, bodyChunks: 16 } });
