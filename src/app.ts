@@ -22,7 +22,6 @@ import { redactUrl } from './redact.js';
 import type { EdgeConfig } from './config/schema.js';
 export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
 import { guardRequests } from './crash-guard.js';
-import { errorBody, type ErrorCode } from './errors.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
 import { Forwarder } from './proxy/forward.js';
@@ -32,6 +31,7 @@ import { PlaylistCache } from './cache/playlists.js';
 import { SegmentCache } from './cache/segments.js';
 import { SegmentTtls } from './cache/target-durations.js';
 import type { Dispatcher } from 'undici';
+import { answerClientError, refuseConnect } from './proxy/client-error.js';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
 import { SessionRegistry } from './session/registry.js';
@@ -132,13 +132,15 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   adminServer.once('close', () => statusSampler.close());
   adminServer.on('clientError', answerClientError);
   // CONNECT (authority-form) never reaches the request handler; without this Node closes the socket without a word.
-  adminServer.on('connect', (_req: unknown, socket: Socket) => refuseOnSocket(socket, 405, 'Method Not Allowed', 'EDGE_ERR_METHOD_NOT_ALLOWED', 'CONNECT'));
+  adminServer.on('connect', refuseConnect);
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  // Malformed request heads get a 4xx with a stable code, not a silent close; CONNECT gets a 405.
   publicServer.on('clientError', answerClientError);
+  publicServer.on('connect', refuseConnect);
 
   let closing: Promise<void> | undefined;
 
@@ -220,19 +222,6 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       return needsRestart;
     },
   };
-}
-
-/** Malformed request heads (too large, bad syntax) get a 4xx, not a silent close; on both listeners. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'HPE_HEADER_OVERFLOW') refuseOnSocket(socket, 431, 'Request Header Fields Too Large', 'EDGE_ERR_BAD_REQUEST', err.code);
-  else refuseOnSocket(socket, 400, 'Bad Request', 'EDGE_ERR_BAD_REQUEST', err.code ?? 'bad_request');
-}
-
-/** A whole error response written on a socket the HTTP server gave up on, then closed. */
-function refuseOnSocket(socket: Socket, status: number, statusText: string, code: ErrorCode, reason: string): void {
-  if (!socket.writable) return;
-  const body = errorBody(code, reason);
-  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /**

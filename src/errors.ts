@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   EDGE_ERR_NO_CHANNEL: { status: 404, text: 'path does not name a channel' },
   EDGE_ERR_METHOD_NOT_ALLOWED: { status: 405, text: 'only GET and HEAD are served' },
   EDGE_ERR_BAD_REQUEST: { status: 400, text: 'malformed request' },
+  EDGE_ERR_HEADERS_TOO_LARGE: { status: 431, text: 'request line or headers exceed proxy.maxHeaderBytes' },
+  EDGE_ERR_REQUEST_TIMEOUT: { status: 408, text: 'request head or body not received in time' },
   EDGE_ERR_AUTH_DENIED: { status: 403, text: 'access denied' },
   EDGE_ERR_AUTH_UNAVAILABLE: { status: 403, text: 'middleware unavailable and the default action refuses new sessions' },
   EDGE_ERR_SESSION_ENDED: { status: 403, text: 'session ended' },

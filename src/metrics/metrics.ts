@@ -24,6 +24,13 @@ export type CheckKind = 'new' | 'recheck';
 /** pool: refused, upstream.streamConnections reached; session: the session's oldest closed, session.maxStreams reached. */
 export type StreamLimit = 'pool' | 'session';
 
+/**
+ * prom-client's default metrics that break Prometheus naming: gauges ending in `_total`
+ * (`promtool check metrics` exits 3 on them). Each is the sum of the per-type gauge of the same
+ * family, which stays: `sum without (type) (nodejs_active_handles)` gives the same number.
+ */
+export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 /** Label values a middleware can make us create, at most. */
 const MAX_DENY_REASONS = 50;
 
@@ -119,7 +126,10 @@ export class EdgeMetrics {
   constructor(sources: MetricSources, options: { processMetrics?: boolean } = {}) {
     const store = sources.store;
     const registers = [this.registry];
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
 
     const requests = new Counter({ name: 'edge_requests_total', help: 'Client requests answered, by kind and status class.', labelNames: ['kind', 'code'] as const, registers });
     this.requests = table(REQUEST_KINDS, (kind) => table(STATUS_CLASSES, (code) => zeroed(requests.labels(kind, code))));

@@ -3,7 +3,7 @@
  * forward. Everything it needs is built by app.ts and passed in.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BlockList } from 'node:net';
+import type { BlockList, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../auth/authorizer.js';
 import { REASON_UNAVAILABLE } from '../auth/authorizer.js';
@@ -91,6 +91,17 @@ const STREAM_CAPACITY_HEADERS: Readonly<Record<string, string>> = { 'retry-after
 /** Error responses without a variable part, serialized once. */
 const FIXED_BODIES = new Map<ErrorCode, Buffer>(Object.keys(ERROR_CODES).map((code) => [code as ErrorCode, Buffer.from(errorBody(code as ErrorCode))]));
 
+const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: 'close' };
+
+/** Does the request head declare a Transfer-Encoding? Scans the raw list: `req.headers` is built lazily, and the hot path never asks for it. */
+function framesBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
+}
+
 /** What a request asks for, from its path (`rest` is the named group after the channel, if the pattern has one). */
 export function classifyRequest(path: string, rest: string | undefined, hasRestGroup: boolean): RequestKind {
   if (path.length > 5 && path.slice(-5).toLowerCase() === '.m3u8') return 'playlist';
@@ -109,6 +120,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const bindIp = config.session.bindIp;
   const forwardToken = config.upstream.forwardToken;
   const bypass = config.cache.bypass;
+  /** Connections told "Connection: close" whose socket is not closed yet. */
+  const closing = new Set<Socket>();
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: Record<string, string>): void {
@@ -212,6 +225,9 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   }
 
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+    // A request pipelined behind one answered with "Connection: close" is not processed (RFC 9112
+    // §9.6); Node parses and emits it anyway, and would drop its response when the socket closes.
+    if (closing.size > 0 && closing.has(req.socket)) return;
     const started = performance.now();
     const method = req.method;
     const target = req.url ?? '/';
@@ -234,6 +250,16 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     }
     if (method !== 'GET' && method !== 'HEAD') {
       sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, started, { allow: 'GET, HEAD' });
+      return;
+    }
+    if (framesBody(req.rawHeaders)) {
+      // Players send no bodies. A Transfer-Encoding on a GET is either a smuggling attempt or a
+      // framing Node rejects only after this handler ran (`gzip` without `chunked`, a broken
+      // chunk): refuse before anything is forwarded, and close, since where the next request
+      // starts is no longer certain (RFC 9112 §6.1).
+      sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', 'a GET or HEAD carries no body (Transfer-Encoding)', started, CLOSE_CONNECTION);
+      closing.add(req.socket);
+      req.socket.once('close', () => closing.delete(req.socket));
       return;
     }
     accessLog?.watch(req, res, path, query, started);

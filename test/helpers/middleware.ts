@@ -21,6 +21,8 @@ export interface MiddlewareRequestRecord {
   headers: IncomingHttpHeaders;
   rawHeaders: string[];
   remoteAddress: string;
+  /** Client port of the connection that carried the request: tells connections apart. */
+  remotePort: number;
   at: number;
 }
 
@@ -43,7 +45,11 @@ export type MiddlewareBehavior =
   /** 200 with a large body (default 8 MiB); `chunked` omits Content-Length. */
   | { kind: 'bigBody'; bytes?: number; chunked?: boolean }
   /** Live `token` query param issued by issueMinistraToken() -> 200 + Ministra headers, else 403. */
-  | { kind: 'ministra' };
+  | { kind: 'ministra' }
+  /** Send the status line and headers (Content-Length `bytes`, default 1024), then nothing more. */
+  | { kind: 'hangAfterHeaders'; status?: number; bytes?: number }
+  /** Send the headers (Content-Length `bytes`, default 4096) and half the body, then reset the connection. */
+  | { kind: 'resetMidBody'; status?: number; bytes?: number };
 
 export type MiddlewareHandler = (req: MiddlewareRequestRecord) => MiddlewareBehaviorSpec | Promise<MiddlewareBehaviorSpec>;
 /** A behaviour, the name of one that needs no parameters, or a per-request handler. */
@@ -56,6 +62,9 @@ export interface TestMiddlewareOptions {
   ministraTtlMs?: number;
   /** Clock for token expiry (default Date.now). */
   now?: () => number;
+  /** Listen on this port of 127.0.0.1 (default 0: any free port). Lets a test bring a middleware
+   * up where the edge already expects one (down at start-up, flapping). */
+  port?: number;
 }
 
 export interface TestMiddleware {
@@ -152,6 +161,16 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
         return bigBody(res, b.bytes ?? 8 * 1024 * 1024, b.chunked ?? false);
       case 'ministra':
         return ministra(rec, res);
+      case 'hangAfterHeaders':
+        res.writeHead(b.status ?? 200, { 'content-type': 'text/plain', 'content-length': String(b.bytes ?? 1024) });
+        res.flushHeaders();
+        return;
+      case 'resetMidBody': {
+        const bytes = b.bytes ?? 4096;
+        res.writeHead(b.status ?? 200, { 'content-type': 'text/plain', 'content-length': String(bytes) });
+        res.write(Buffer.alloc(Math.floor(bytes / 2), 0x61));
+        return destroyAfterFlush(res, req.socket, true);
+      }
     }
   }
 
@@ -166,6 +185,7 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
       headers: req.headers,
       rawHeaders: req.rawHeaders,
       remoteAddress: req.socket.remoteAddress ?? '',
+      remotePort: req.socket.remotePort ?? 0,
       at: Date.now(),
     };
     requests.push(rec);
@@ -202,7 +222,7 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   let closed: Promise<void> | null = null;

@@ -69,6 +69,9 @@ export interface OriginFault {
   body?: string | Buffer;
   /** Extra response headers (with `status`, or added to the normal response). */
   headers?: Record<string, string>;
+  /** Announce this Content-Length instead of the body's real length, then send the real body:
+   * shorter than the body = extra bytes after the response; longer = the connection closes short. */
+  declaredLength?: number;
   /** Apply to this many matching requests, then forget the fault (default: unlimited). */
   times?: number;
 }
@@ -198,8 +201,15 @@ export async function startTestOrigin(opts: TestOriginOptions = {}): Promise<Tes
       body = full.subarray(range.start, range.end + 1);
       headers['content-range'] = `bytes ${range.start}-${range.end}/${full.length}`;
     }
-    res.writeHead(status, { ...headers, ...fault?.headers, 'accept-ranges': 'bytes', 'content-length': String(body.length) });
+    res.writeHead(status, { ...headers, ...fault?.headers, 'accept-ranges': 'bytes', 'content-length': String(fault?.declaredLength ?? body.length) });
     if (req.method === 'HEAD') return void res.end();
+    if (fault?.declaredLength !== undefined && fault.declaredLength !== body.length) {
+      // Node would refuse to write more than the declared length through `res`: the raw socket does.
+      res.flushHeaders();
+      req.socket.write(body);
+      if (fault.declaredLength > body.length) return destroyAfterFlush(res, req.socket, fault.rst);
+      return;
+    }
     if (fault?.resetMidBody !== undefined && fault.resetMidBody !== false) {
       const cut = fault.resetMidBody === true ? Math.floor(body.length / 2) : Math.min(fault.resetMidBody, body.length);
       res.flushHeaders();

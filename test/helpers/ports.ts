@@ -1,0 +1,16 @@
+// A loopback port nothing listens on right now: bound on port 0, then released. For "the peer is
+// down" cases (connection refused) and for bringing a server up later where a client already
+// points (a middleware down at the edge's start-up, flapping). Another process could take the
+// port in between; on a test machine that is rare enough, and the test then fails loudly.
+import { createServer } from 'node:net';
+
+export function unusedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
