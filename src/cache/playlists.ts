@@ -120,7 +120,7 @@ export class PlaylistCache {
   /** @internal */
   answerFor(key: string, status: number, rawHeaders: (string | Buffer)[], headers: Record<string, string | string[] | undefined>, body: Buffer): PlaylistAnswer {
     const now = this.now();
-    const verdict = cacheVerdict(status, headers, { defaultTtlMs: this.options.ttlMs, negativeTtlMs: this.options.negativeTtlMs });
+    const verdict = cacheVerdict(status, headers, { defaultTtlMs: this.options.ttlMs, negativeTtlMs: this.options.negativeTtlMs, microCache: true });
     if (status === 200 && isPlaylistBody(body)) {
       const td = targetDurationOf(body);
       if (td !== undefined) this.options.onTargetDuration(key, td);

@@ -2,7 +2,7 @@
  * Whether, and for how long, the edge cache may keep an upstream response
  * (RFC 9111 as it applies to a shared cache in front of one origin). Pure.
  *
- * - `no-store`, `private`, `no-cache`, `Set-Cookie`, `Vary` (other than
+ * - `no-store`, `private`, `no-cache` (but see `microCache`), `Set-Cookie`, `Vary` (other than
  *   Accept-Encoding, which the edge never sends upstream) → not stored.
  * - `s-maxage` wins over `max-age` (we are a shared cache); `max-age=0` → not stored.
  * - Without either, the configured default TTL for the kind (live segments:
@@ -23,6 +23,13 @@ const NOT_STORED: CacheVerdict = Object.freeze({ ttlMs: 0 });
 export interface PolicyDefaults {
   readonly defaultTtlMs: number;
   readonly negativeTtlMs: number;
+  /**
+   * Treat `no-cache` and `max-age=0` as "use the default TTL" (live playlists:
+   * the operator's micro-cache TTL is a deliberate second-scale reuse; origins
+   * mark live playlists no-cache so that browsers revalidate). `no-store` and
+   * `private` still forbid sharing.
+   */
+  readonly microCache?: boolean;
 }
 
 /** `headers`: undici's lower-cased response headers object. */
@@ -37,7 +44,11 @@ export function cacheVerdict(status: number, headers: Readonly<Record<string, st
   if (cc !== undefined) {
     for (const part of (Array.isArray(cc) ? cc.join(',') : cc).split(',')) {
       const directive = part.trim().toLowerCase();
-      if (directive === 'no-store' || directive === 'private' || directive === 'no-cache' || directive.startsWith('private=') || directive.startsWith('no-cache=')) return NOT_STORED;
+      if (directive === 'no-store' || directive === 'private' || directive.startsWith('private=')) return NOT_STORED;
+      if (directive === 'no-cache' || directive.startsWith('no-cache=')) {
+        if (defaults.microCache !== true) return NOT_STORED;
+        continue;
+      }
       if (directive.startsWith('max-age=')) maxAge = seconds(directive.slice(8));
       else if (directive.startsWith('s-maxage=')) sMaxAge = seconds(directive.slice(9));
     }
@@ -47,7 +58,7 @@ export function cacheVerdict(status: number, headers: Readonly<Record<string, st
     // Errors never stay longer than the negative TTL, whatever the origin says.
     return explicit === 0 ? NOT_STORED : { ttlMs: Math.min(defaults.negativeTtlMs, explicit === undefined ? Infinity : explicit * 1000) };
   }
-  if (explicit !== undefined) return explicit === 0 ? NOT_STORED : { ttlMs: explicit * 1000 };
+  if (explicit !== undefined && !(explicit === 0 && defaults.microCache === true)) return explicit === 0 ? NOT_STORED : { ttlMs: explicit * 1000 };
   return defaults.defaultTtlMs > 0 ? { ttlMs: defaults.defaultTtlMs } : NOT_STORED;
 }
 

@@ -31,6 +31,15 @@ describe('cacheVerdict', () => {
     expect(cacheVerdict(status, headers, defaults).ttlMs).toBe(ttl);
   });
 
+  it('micro-cache (live playlists): no-cache and max-age=0 take the default TTL; no-store and private still forbid', () => {
+    const micro = { ...defaults, defaultTtlMs: 1000, microCache: true };
+    expect(cacheVerdict(200, { 'cache-control': 'no-cache' }, micro).ttlMs).toBe(1000);
+    expect(cacheVerdict(200, { 'cache-control': 'max-age=0, must-revalidate' }, micro).ttlMs).toBe(1000);
+    expect(cacheVerdict(200, { 'cache-control': 'max-age=2' }, micro).ttlMs).toBe(2000);
+    expect(cacheVerdict(200, { 'cache-control': 'no-store' }, micro).ttlMs).toBe(0);
+    expect(cacheVerdict(200, { 'cache-control': 'private' }, micro).ttlMs).toBe(0);
+  });
+
   it('a zero default TTL stores nothing without an explicit max-age', () => {
     expect(cacheVerdict(200, {}, { defaultTtlMs: 0, negativeTtlMs: 0 }).ttlMs).toBe(0);
     expect(cacheVerdict(200, { 'cache-control': 'max-age=5' }, { defaultTtlMs: 0, negativeTtlMs: 0 }).ttlMs).toBe(5000);
