@@ -51,7 +51,7 @@ describe('battery: oversized request heads', () => {
     const fits = await rawExchange(stack.edge.url, head(['GET /play/ch1/index.m3u8?token=t HTTP/1.1', 'Host: edge', 'Connection: close', `X-Big: ${'c'.repeat(MAX_HEADER_BYTES - 1024)}`]));
     expect(only(fits).status).toBe(200);
     expect(stack.mw.requests).toHaveLength(1);
-    expect(stack.origin.requests.map((r) => r.url)).toEqual(['/play/ch1/index.m3u8?token=t']);
+    expect(stack.origin.requests.map((r) => r.url)).toEqual(['/play/ch1/index.m3u8']);
   });
 });
 
@@ -138,7 +138,7 @@ describe('battery: request smuggling', () => {
     expect(x.responses[0]!.body.toString('utf8')).toContain('#EXTM3U');
     expect(x.responses[1]!.body.equals(stack.origin.expectedBytes('/play/ch1/v1/seg-2.ts'))).toBe(true);
     expect(x.closed).toBe(true);
-    expect(stack.origin.requests.map((r) => r.url)).toEqual(['/play/ch1/index.m3u8?token=t', '/play/ch1/v1/seg-2.ts?token=t']);
+    expect(stack.origin.requests.map((r) => r.url)).toEqual(['/play/ch1/index.m3u8', '/play/ch1/v1/seg-2.ts']);
     // No body and no body framing goes upstream.
     for (const r of stack.origin.requests) {
       expect(r.headers['content-length']).toBeUndefined();
@@ -158,7 +158,7 @@ describe('battery: absolute-form, CONNECT and other targets that are not a path'
     const x = await rawExchange(stack.edge.url, head([line, `Host: ${host}`]) + head(['GET /play/ch1/v1/seg-1.ts?token=t HTTP/1.1', 'Host: edge', 'Connection: close']), { timeoutMs: 3000 });
     expect(x.responses.map((r) => r.status)).toEqual([400, 200]);
     expect(json(x.responses[0]!)).toEqual({ error: 'EDGE_ERR_BAD_REQUEST', reason: 'request target must be a path' });
-    expect(stack.origin.requests.map((r) => r.url)).toEqual(['/play/ch1/v1/seg-1.ts?token=t']);
+    expect(stack.origin.requests.map((r) => r.url)).toEqual(['/play/ch1/v1/seg-1.ts']);
     expect(stack.mw.requests).toHaveLength(1);
   });
 

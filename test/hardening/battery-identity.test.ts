@@ -211,7 +211,7 @@ describe('battery: admin token on the admin listener', () => {
     const stack = await start({ admin: { token: TOKEN } });
     const res = await api(stack, { authorization });
     expect(res.status).toBe(200);
-    expect(json(res)).toEqual({ sessions: [] });
+    expect(json(res)).toEqual({ sessions: [], total: 0, nextCursor: null });
   });
 
   it('the right token in the edge_admin cookie → 200; a kick without the token → 401 and the session lives on', async () => {
