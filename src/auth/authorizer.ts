@@ -164,8 +164,8 @@ export class Authorizer {
       const verdict = await this.backend.check(request, controller.signal);
       return { ...verdict, source: 'backend', decidedAt: this.now() };
     } catch (err) {
-      // Shutting down: not an outage, nothing to log or count.
-      if (this.closed) return this.fallback(session, REASON_UNAVAILABLE, false);
+      // Shutting down: not an outage, nothing to log.
+      if (this.closed) return this.fallback(session, REASON_UNAVAILABLE);
       if (err instanceof CallShed) return this.shed(session, requestType, err);
       const code = err instanceof EdgeError ? err.code : 'EDGE_ERR_BACKEND_RESET';
       this.unavailableLog.maybe((suppressed) =>
@@ -193,13 +193,15 @@ export class Authorizer {
     return { allow: false, reason: REASON_SHED, source: 'shed', decidedAt: this.now(), retryAfterS: err.retryAfterS };
   }
 
-  /** The default action, for a middleware that is down or not configured. */
-  private fallback(session: Session, reason: string, count = true): Decision {
+  /**
+   * The default action, for a middleware that is down or not configured. Counted per request
+   * served on it (edge_auth_failure_mode_allowed_total), by the request handler: not here.
+   */
+  private fallback(session: Session, reason: string): Decision {
     const decidedAt = this.now();
     const ttlMs = this.auth.unavailableTtlMs;
     const action = this.auth.defaultAction;
     if (action === 'allow' || (action === 'keep-granted' && session.granted)) {
-      if (reason === REASON_UNAVAILABLE && count) this.metrics.failureModeAllowed.inc();
       // A granted session keeps what the middleware told us about it (name, user).
       const previous = session.decision?.allow === true ? session.decision : undefined;
       return { ...previous, allow: true, reason, source: 'default', decidedAt, ttlMs };

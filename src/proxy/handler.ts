@@ -102,8 +102,16 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_OVERLOADED', undefined, started, { 'retry-after': String(decision.retryAfterS ?? 1) });
       return;
     }
-    // The request that got a decision made reports where it came from; later ones are cache hits.
-    metrics.decision(decision.allow, source === 'cache' || decision.source === 'backend' ? source : decision.source, (performance.now() - started) / 1000);
+    // One request, one source (operator issue, part 4): the request that got a decision made reports where
+    // it came from, later ones are cache hits; except the default action, which is no middleware answer
+    // to hit: every request served on it, fresh or stored, counts as `default` (and, when the middleware
+    // was unavailable, in edge_auth_failure_mode_allowed_total: the same count).
+    metrics.decision(
+      decision.allow,
+      decision.source === 'default' ? 'default' : source === 'cache' || decision.source === 'backend' ? source : decision.source,
+      (performance.now() - started) / 1000,
+      decision.reason === REASON_UNAVAILABLE,
+    );
     if (res.destroyed) return; // the player gave up while the middleware was deciding
     if (!decision.allow || session.endReason !== undefined) {
       refuse(res, kind, session, decision, started);

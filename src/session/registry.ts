@@ -158,22 +158,40 @@ export class SessionRegistry {
       }
     }
     this.table.add(session, key);
-    this.options.metrics.sessionOpened();
+    // A session that was open before and comes back (an MPEG-TS reconnect, an HLS player back from
+    // idling) is resumed, not opened again: one `session opened` per session, in the log and the counter.
+    const resumed = session.activations > 0;
+    session.activations++;
+    session.activatedAt = resumed ? this.now() : session.openedAt;
+    session.bytesAtActivation = session.bytes;
+    if (resumed) this.options.metrics.sessionResumed();
+    else this.options.metrics.sessionOpened();
     this.options.log.info(
-      { session: session.tag, channel: session.channel, kind: session.kind, name: d?.sessionName ?? d?.userId, ip: session.clientIp, source: d?.source },
-      'session opened',
+      { session: session.tag, channel: session.channel, kind: session.kind, name: d?.sessionName ?? d?.userId, ip: session.clientIp, source: d?.source, ...(resumed && { resumes: session.activations - 1 }) },
+      resumed ? 'session resumed' : 'session opened',
     );
     return true;
   }
 
-  /** Takes a session out of the table (idle, disconnected, evicted, shutdown); its decision stays usable. */
+  /**
+   * Takes a session out of the table (idle, disconnected, evicted, shutdown); its decision stays usable.
+   * The close reports this open period (`durationMs`, `bytes`: since `session opened` or `session
+   * resumed`, i.e. one MPEG-TS connection) apart from the session's totals (`session*`).
+   */
   deactivate(session: Session, reason: CloseReason): void {
     if (!this.table.remove(session)) return;
     this.options.metrics.sessionClosed(reason);
     const now = this.now();
-    const durationMs = now - session.openedAt;
-    this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, durationMs, bytes: session.bytes, requests: session.requests }, 'session closed');
-    this.options.notifier?.notify({ event: 'close', reason, closedAt: new Date(now).toISOString(), durationMs, ...viewOf(session) });
+    const figures = {
+      durationMs: now - session.activatedAt,
+      bytes: session.bytes - session.bytesAtActivation,
+      sessionDurationMs: now - session.openedAt,
+      sessionBytes: session.bytes,
+      requests: session.requests,
+      resumes: session.activations - 1,
+    };
+    this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, ...figures }, 'session closed');
+    this.options.notifier?.notify({ event: 'close', reason, closedAt: new Date(now).toISOString(), ...viewOf(session), ...figures });
   }
 
   /**
