@@ -25,6 +25,7 @@ import { guardRequests } from './crash-guard.js';
 import { errorBody, type ErrorCode } from './errors.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
+import { CorsPolicy } from './proxy/cors.js';
 import { Forwarder } from './proxy/forward.js';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
@@ -94,6 +95,8 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     metrics,
     log,
   });
+  // CORS needs a restart to change (not in RELOADABLE): the header arrays are built once, here.
+  const cors = CorsPolicy.from(config.cors);
   const forwarder: Forwarder = new Forwarder({
     upstream: config.upstream,
     maxPlaylistBytes: config.hls.maxPlaylistBytes,
@@ -101,6 +104,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     clientStallTimeoutMs: config.proxy.clientStallTimeoutMs,
     metrics,
     log,
+    cors,
   });
   const trustedProxies = cidrList(config.proxy.trustedProxies);
 
@@ -110,7 +114,11 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   // Both handlers are guarded: an exception in one request is a 500 for that request, not the end of every stream.
   const publicServer = createServer(
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
-    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined }), { log, metrics }),
+    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined, cors }), {
+      log,
+      metrics,
+      answerHeaders: cors === undefined ? undefined : (res) => cors.headersForResponse(res),
+    }),
   );
   // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
   const statusSampler = new StatusSampler({ registry: metrics.registry });

@@ -28,6 +28,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import { RateLimitedLog } from '../log.js';
 import type { EdgeMetrics, RequestKind, UpstreamOutcome } from '../metrics/metrics.js';
 import type { Session } from '../session/session.js';
+import { hasAllowOrigin, type CorsPolicy } from './cors.js';
 import { clientResponseHeaders } from './headers.js';
 import { compilePlaylist, isPlaylistBody, renderPlaylist, type PlaylistContext } from './playlist.js';
 import { StallWatch, socketAcceptedBytes, type StallTarget } from './stall.js';
@@ -68,6 +69,8 @@ export interface ForwarderOptions {
   readonly clientStallTimeoutMs: number;
   readonly metrics: EdgeMetrics;
   readonly log: Logger;
+  /** cors.origins set: the CORS headers of the request's Origin go on every response (proxy/cors.ts). */
+  readonly cors?: CorsPolicy;
 }
 
 export class Forwarder {
@@ -128,6 +131,17 @@ export class Forwarder {
   /** An exchange of the stream pool is over (its upstream request ended, failed or was aborted). */
   streamReleased(): void {
     this.streams--;
+  }
+
+  /**
+   * Appends the CORS headers of the client's Origin to a response's headers, unless the upstream
+   * sent its own Access-Control-Allow-Origin: then its CORS headers pass as they are and none of
+   * ours is added (never two policies, never a doubled header).
+   */
+  withCors(res: ServerResponse, headers: string[]): string[] {
+    const cors = this.options.cors?.headersForResponse(res);
+    if (cors !== undefined && !hasAllowOrigin(headers)) headers.push(...cors);
+    return headers;
   }
 
   /** A client was dropped for not reading: counted, logged at debug, and at warn at most once per interval. */
@@ -265,9 +279,9 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
       // What a GET would send is a rewritten, per-viewer body: the upstream's length and validators do not describe it.
       const headers = clientResponseHeaders(raw, PLAYLIST_DROPPED_HEADERS);
       headers.push('cache-control', 'private, no-cache');
-      this.res.writeHead(statusCode, headers);
+      this.res.writeHead(statusCode, this.forwarder.withCors(this.res, headers));
     } else {
-      this.res.writeHead(statusCode, clientResponseHeaders(raw));
+      this.res.writeHead(statusCode, this.forwarder.withCors(this.res, clientResponseHeaders(raw)));
     }
     this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
   }
@@ -338,7 +352,8 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
   private fail(code: ErrorCode): void {
     const status = new EdgeError(code).status;
     const body = errorBody(code);
-    this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store'];
+    this.res.writeHead(status, this.forwarder.withCors(this.res, headers));
     this.res.end(body);
     this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
     this.onDone(status);
@@ -357,7 +372,7 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
     headers.push('content-length', String(body.length));
     this.request.session.bytes += body.length;
     this.forwarder.options.metrics.bytesSent(this.request.kind, body.length);
-    this.res.writeHead(200, headers);
+    this.res.writeHead(200, this.forwarder.withCors(this.res, headers));
     this.res.end(body);
     this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
   }
