@@ -129,6 +129,7 @@ export class SessionRegistry {
   }
 
   private ttlOf(decision: Decision): number {
+    if (this.holdsForLife(decision)) return this.options.auth.maxTtlMs;
     if (decision.ttlMs !== undefined) return Math.min(decision.ttlMs, this.options.auth.maxTtlMs);
     return decision.allow ? this.options.auth.allowTtlMs : this.options.auth.denyTtlMs;
   }
@@ -158,6 +159,7 @@ export class SessionRegistry {
       }
     }
     this.table.add(session, key);
+    if (this.holdsForLife(d)) this.holdWhileOpen(session);
     // A session that was open before and comes back (an MPEG-TS reconnect, an HLS player back from
     // idling) is resumed, not opened again: one `session opened` per session, in the log and the counter.
     const resumed = session.activations > 0;
@@ -190,6 +192,7 @@ export class SessionRegistry {
       requests: session.requests,
       resumes: session.activations - 1,
     };
+    if ((reason === 'idle' || reason === 'disconnected') && this.holdsForLife(session.decision)) this.keepResumable(session);
     this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, ...figures }, 'session closed');
     this.options.notifier?.notify({ event: 'close', reason, closedAt: new Date(now).toISOString(), ...viewOf(session), ...figures });
   }
@@ -210,6 +213,34 @@ export class SessionRegistry {
       const remaining = Math.max(session.expiresAt + this.options.auth.staleGraceMs - this.now(), this.options.auth.denyTtlMs);
       this.store.put(session, remaining);
     }
+  }
+
+  // --- auth.recheck never (operator issue, part 3) -------------------------------------------------
+  // For middlewares whose tokens die seconds after issue and that send no TTL header: a re-check
+  // would send a dead token and end the session mid-play. Under `never` the first middleware (or rule)
+  // allow holds while the session is used: in the store for --max-ttl while it is open (held again
+  // when that runs out), and for --stale-grace once it closed (idle, disconnected), so a paused player
+  // or a reconnect resumes it and a URL found again an hour later does not. A default-action decision
+  // is no answer: it is asked again as under `ttl`. Kicks, limits and deny TTLs are unchanged.
+
+  /** True when `decision` is one the session keeps for its life (`--recheck never`). */
+  holdsForLife(decision: Decision | undefined): boolean {
+    return this.options.auth.recheck === 'never' && decision?.allow === true && decision.source !== 'default';
+  }
+
+  /** A held decision reached its expiry (--max-ttl, or a TTL set under `ttl` before a reload): held again, no re-check. */
+  holdAgain(session: Session): void {
+    session.expiresAt = this.now() + this.options.auth.maxTtlMs;
+    this.holdWhileOpen(session);
+    this.scheduleRecheck(session);
+  }
+
+  private holdWhileOpen(session: Session): void {
+    this.store.put(session, Math.max(0, session.expiresAt - this.now()) + this.options.auth.staleGraceMs);
+  }
+
+  private keepResumable(session: Session): void {
+    if (session.endReason === undefined && this.store.get(session.id) === session) this.store.put(session, this.options.auth.staleGraceMs);
   }
 
   /** Admin kick: true when the ID named a live session. */
