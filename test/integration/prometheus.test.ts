@@ -10,11 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpRequest } from '../helpers/client.js';
 import { useStack } from '../helpers/stack.js';
+import { TOOLS, requireTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   ALERTS_FILE,
   dashboardExprs,
-  findBinary,
   grafanaToPromql,
   promqlMetricNames,
   readAlertRules,
@@ -22,9 +22,8 @@ import {
   runCommand,
 } from '../support/monitoring.js';
 
-const prometheusBin = findBinary('prometheus');
-const promtool = findBinary('promtool');
-const skipReason = (tool: string): string => ` (SKIPPED: ${tool} not on PATH; .ci/run installs it)`;
+const prometheusBin = requireTool(TOOLS.prometheus);
+const promtool = requireTool(TOOLS.promtool);
 const BIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 const start = useStack();
@@ -93,7 +92,7 @@ async function startPrometheus(targets: readonly string[]): Promise<RunningProme
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const child = spawn(
-      prometheusBin!,
+      prometheusBin.path,
       [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -158,7 +157,7 @@ async function playSome(edgeUrl: string): Promise<void> {
 }
 
 describe('Prometheus scrapes the edge', () => {
-  it.skipIf(prometheusBin === undefined)(`a real Prometheus server sees the edge up, its decisions, and runs every dashboard and alert query${prometheusBin === undefined ? skipReason('prometheus') : ''}`, async () => {
+  it.skipIf(prometheusBin.skip)(`a real Prometheus server sees the edge up, its decisions, and runs every dashboard and alert query${prometheusBin.note}`, async () => {
     const { edge } = await start();
     await playSome(edge.url);
     const decisions = await edge.metric('edge_auth_decisions_total');
@@ -210,7 +209,7 @@ describe('Prometheus scrapes the edge', () => {
 
 /** promtool check metrics: exit code and the problems it printed, one per line. */
 async function lint(text: string): Promise<{ code: number | null; problems: string[] }> {
-  const r = await runCommand(promtool!, ['check', 'metrics'], { stdin: text });
+  const r = await runCommand(promtool.path, ['check', 'metrics'], { stdin: text });
   const problems = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   return { code: r.code, problems };
 }
@@ -222,7 +221,7 @@ async function lint(text: string): Promise<{ code: number | null; problems: stri
 const ACCEPTED_THIRD_PARTY = /^nodejs_active_(?:handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
 
 describe('promtool check metrics', () => {
-  it.skipIf(promtool === undefined)(`accepts the edge's /metrics as it is after traffic${promtool === undefined ? skipReason('promtool') : ''}`, async () => {
+  it.skipIf(promtool.skip)(`accepts the edge's /metrics as it is after traffic${promtool.note}`, async () => {
     const { edge } = await start();
     await playSome(edge.url);
     const res = await httpRequest(`${edge.adminUrl}/metrics`);
@@ -234,7 +233,7 @@ describe('promtool check metrics', () => {
     expect(code).toBe(0);
   });
 
-  it.skipIf(promtool === undefined)(`the bin's /metrics, Node process metrics included, has no finding on an edge_ metric${promtool === undefined ? skipReason('promtool') : ''}`, async () => {
+  it.skipIf(promtool.skip)(`the bin's /metrics, Node process metrics included, has no finding on an edge_ metric${promtool.note}`, async () => {
     const child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'info'], {
       env: { PATH: process.env['PATH'] ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
