@@ -6,16 +6,14 @@
 // it fails instead: helpers/tools.ts).
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, launchChromium } from '../helpers/browser.js';
 import { httpRequest, openStream, type OpenStream } from '../helpers/client.js';
 import { injectSessions } from '../helpers/sessions.js';
 import { useStack } from '../helpers/stack.js';
-import { TOOLS, requireTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 
-const CHROMIUM = requireTool(TOOLS.chromium);
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SCREENSHOT = fileURLToPath(new URL('../artifacts/status-page.png', import.meta.url));
 const TOKEN = 'browser-admin-token-0123456789';
 /** Playwright's waits: well inside the test's budget, so a miss reads as "row never appeared", not a timeout. */
@@ -27,7 +25,7 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   if (CHROMIUM.skip) return;
-  browser = await chromium.launch({ executablePath: CHROMIUM.path, args: CHROMIUM_ARGS, timeout: 15_000 });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
