@@ -266,7 +266,7 @@ export function defaultActionMeans(action: DefaultAction): string {
     case 'allow':
       return 'the edge allows viewers by default (--default-action allow)';
     case 'deny':
-      return 'the edge refuses new viewers and ends sessions at their re-check (--default-action deny)';
+      return 'the edge refuses new viewers and ends every playing session for good at its next re-check (--default-action deny; keep-granted would keep them playing)';
     case 'keep-granted':
       return 'granted sessions keep playing and new viewers are refused (--default-action keep-granted)';
   }
