@@ -24,6 +24,7 @@ export { DEFAULT_DRAIN_TIMEOUT_MS } from './config/options.js';
 import { guardRequests } from './crash-guard.js';
 import { createLogger } from './log.js';
 import { EdgeMetrics } from './metrics/metrics.js';
+import { CorsPolicy } from './proxy/cors.js';
 import { Forwarder } from './proxy/forward.js';
 import { FanoutHub } from './proxy/fanout.js';
 import { MediaCache } from './cache/media-cache.js';
@@ -101,6 +102,8 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     metrics,
     log,
   });
+  // CORS needs a restart to change (not in RELOADABLE): the header arrays are built once, here.
+  const cors = CorsPolicy.from(config.cors);
   const forwarder: Forwarder = new Forwarder({
     upstream: config.upstream,
     maxPlaylistBytes: config.hls.maxPlaylistBytes,
@@ -109,6 +112,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     sharedStreams: () => fanout?.channelCount ?? 0,
     metrics,
     log,
+    cors,
   });
   const { segments, playlists, fanout } = createMediaPaths(config, forwarder, mediaCache, metrics);
   const trustedProxies = cidrList(config.proxy.trustedProxies);
@@ -119,7 +123,11 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   // Both handlers are guarded: an exception in one request is a 500 for that request, not the end of every stream.
   const publicServer = createServer(
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
-    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined, segments, playlists, fanout }), { log, metrics }),
+    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined, cors, segments, playlists, fanout }), {
+      log,
+      metrics,
+      answerHeaders: cors === undefined ? undefined : (res) => cors.headersForResponse(res),
+    }),
   );
   // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
   const statusSampler = new StatusSampler({ registry: metrics.registry });

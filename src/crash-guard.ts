@@ -33,6 +33,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 export interface CrashGuardDeps {
   readonly log: Logger;
   readonly metrics: Pick<EdgeMetrics, 'internalError' | 'uncaught'>;
+  /** Headers every answer of this listener carries (the public listener's CORS headers, proxy/cors.ts). */
+  readonly answerHeaders?: (res: ServerResponse) => readonly string[] | undefined;
 }
 
 /**
@@ -47,7 +49,7 @@ export function describeError(err: unknown): Record<string, unknown> {
 }
 
 /** Ends a response whose handler failed: 500 if nothing was sent yet, else the connection is cut (the body is incomplete). */
-function answerInternal(res: ServerResponse): void {
+function answerInternal(res: ServerResponse, extra: readonly string[] | undefined): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -55,7 +57,9 @@ function answerInternal(res: ServerResponse): void {
   try {
     // Headers the handler had set are dropped: they described the answer it did not finish.
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(INTERNAL_BODY), 'cache-control': 'no-store', connection: 'close' });
+    const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(INTERNAL_BODY)), 'cache-control', 'no-store', 'connection', 'close'];
+    if (extra !== undefined) headers.push(...extra);
+    res.writeHead(500, headers);
     res.end(res.req.method === 'HEAD' ? undefined : INTERNAL_BODY);
   } catch {
     res.destroy();
@@ -77,7 +81,7 @@ export function guardRequests(listener: Listener, handle: RequestListener, deps:
     logLimit.maybe((suppressed) =>
       deps.log.error({ code: 'EDGE_ERR_INTERNAL', listener, method: req.method, error: describeError(err), suppressed }, `internal error in a ${listener} request: answered 500; the edge keeps running`),
     );
-    answerInternal(res);
+    answerInternal(res, deps.answerHeaders?.(res));
   };
   return function guarded(req: IncomingMessage, res: ServerResponse): void {
     let pending: void | Promise<void>;

@@ -72,6 +72,8 @@ export class Authorizer {
   /** Backends replaced by a reload, until their calls are over: shutdown cancels them too. */
   private readonly retiring = new Set<AuthBackend>();
   private closed = false;
+  /** The one-shot token warning is logged once per process. */
+  private oneShotWarned = false;
 
   constructor(options: AuthorizerOptions) {
     this.backend = options.backend;
@@ -105,17 +107,25 @@ export class Authorizer {
     return this.ask(session, 'new');
   }
 
-  /** Starts a background re-check unless one is running. */
+  /** Starts a background re-check unless one is running; under `--recheck never` a held allow is held again instead. */
   recheck(session: Session): void {
     if (session.pending !== undefined || this.closed) return;
+    if (this.sessions.holdsForLife(session.decision)) {
+      this.sessions.holdAgain(session);
+      return;
+    }
     void this.ask(session, 'update');
   }
 
   private ask(session: Session, requestType: 'new' | 'update'): Promise<Decision> {
+    const previous = session.decision;
     const pending = this.decide(session, requestType).then((decision) => {
       session.pending = undefined;
       if (decision.source === 'shed') this.sessions.shed(session, requestType === 'update', (decision.retryAfterS ?? 1) * 1000);
-      else this.sessions.apply(session, decision, requestType === 'update');
+      else {
+        if (requestType === 'update') this.watchOneShot(session, previous, decision);
+        this.sessions.apply(session, decision, requestType === 'update');
+      }
       return decision;
     });
     session.pending = pending;
@@ -164,8 +174,8 @@ export class Authorizer {
       const verdict = await this.backend.check(request, controller.signal);
       return { ...verdict, source: 'backend', decidedAt: this.now() };
     } catch (err) {
-      // Shutting down: not an outage, nothing to log or count.
-      if (this.closed) return this.fallback(session, REASON_UNAVAILABLE, false);
+      // Shutting down: not an outage, nothing to log.
+      if (this.closed) return this.fallback(session, REASON_UNAVAILABLE);
       if (err instanceof CallShed) return this.shed(session, requestType, err);
       const code = err instanceof EdgeError ? err.code : 'EDGE_ERR_BACKEND_RESET';
       this.unavailableLog.maybe((suppressed) =>
@@ -181,6 +191,23 @@ export class Authorizer {
     }
   }
 
+  /**
+   * One-shot tokens (operator issue, part 3): a middleware that issues tokens valid for seconds (as
+   * Ministra does) and sends no TTL header gets re-checked at --allow-ttl with a token that is dead by
+   * then, and every session ends at its first re-check. The sign: the session's first re-check, with
+   * the same token, denied by the middleware that allowed it without a TTL header (X-AuthDuration,
+   * Cache-Control max-age), while the viewer plays. Logged once per process, with the fix.
+   */
+  private watchOneShot(session: Session, previous: Decision | undefined, decision: Decision): void {
+    if (this.oneShotWarned || decision.allow || decision.source !== 'backend') return;
+    if (previous?.allow !== true || previous.source !== 'backend' || previous.ttlMs !== undefined || session.checks !== 2) return;
+    this.oneShotWarned = true;
+    this.log.warn(
+      { channel: session.channel, reason: decision.reason, allowedForMs: decision.decidedAt - previous.decidedAt, allowTtlMs: this.auth.allowTtlMs, recheck: this.auth.recheck },
+      'a session allowed by the middleware without a TTL header was denied at its first re-check, same token: the middleware looks like it issues one-shot tokens (valid for seconds, as Ministra\'s), and every session will end at its first re-check. Fix: --recheck never (the first answer holds while the session is used), or, for Ministra, --backend-type stalker (its X-AuthDuration sets how long an answer holds)',
+    );
+  }
+
   /** No decision: the edge could not ask the middleware in time (auth/guarded.ts). Never the default action. */
   private shed(session: Session, requestType: 'new' | 'update', err: CallShed): Decision {
     this.metrics.checkShed(requestType === 'new' ? 'new' : 'recheck');
@@ -193,13 +220,15 @@ export class Authorizer {
     return { allow: false, reason: REASON_SHED, source: 'shed', decidedAt: this.now(), retryAfterS: err.retryAfterS };
   }
 
-  /** The default action, for a middleware that is down or not configured. */
-  private fallback(session: Session, reason: string, count = true): Decision {
+  /**
+   * The default action, for a middleware that is down or not configured. Counted per request
+   * served on it (edge_auth_failure_mode_allowed_total), by the request handler: not here.
+   */
+  private fallback(session: Session, reason: string): Decision {
     const decidedAt = this.now();
     const ttlMs = this.auth.unavailableTtlMs;
     const action = this.auth.defaultAction;
     if (action === 'allow' || (action === 'keep-granted' && session.granted)) {
-      if (reason === REASON_UNAVAILABLE && count) this.metrics.failureModeAllowed.inc();
       // A granted session keeps what the middleware told us about it (name, user).
       const previous = session.decision?.allow === true ? session.decision : undefined;
       return { ...previous, allow: true, reason, source: 'default', decidedAt, ttlMs };
@@ -237,7 +266,7 @@ export function defaultActionMeans(action: DefaultAction): string {
     case 'allow':
       return 'the edge allows viewers by default (--default-action allow)';
     case 'deny':
-      return 'the edge refuses new viewers and ends sessions at their re-check (--default-action deny)';
+      return 'the edge refuses new viewers and ends every playing session for good at its next re-check (--default-action deny; keep-granted would keep them playing)';
     case 'keep-granted':
       return 'granted sessions keep playing and new viewers are refused (--default-action keep-granted)';
   }

@@ -9,9 +9,11 @@ import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
 import { OPTIONS, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
-import type { BackendConfig, BackendEntry, CacheConfig, EdgeConfig } from './schema.js';
+
+import type { BackendConfig, BackendEntry, CacheConfig, CorsConfig, EdgeConfig } from './schema.js';
 import { validateRules } from '../auth/rules.js';
 import { parseCidr } from './cidr.js';
+import { normalizeCorsOrigin } from '../proxy/cors.js';
 import { redactText, redactUrl } from '../redact.js';
 import { parseBoolean, parseDurationMs, parseHostPort, parseInteger, parseList, parseSizeBytes, type HostPort } from './units.js';
 
@@ -221,6 +223,8 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     invalid('proxy.clientStallTimeout', `must be 0 (never) or at least ${MIN_CLIENT_STALL_TIMEOUT_MS / 1000}s: shorter drops viewers over an ordinary network hiccup`);
   }
 
+  const cors = buildCors(get<string[]>('cors.origins'), get<number>('cors.maxAge'), get<boolean>('cors.credentials'), invalid);
+
   const backend: BackendConfig = {
     type: get('backend.type'),
     url: get<string | undefined>('backend.url'),
@@ -270,6 +274,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       maxTtlMs: get<number>('auth.maxTtl'),
       staleGraceMs: get<number>('auth.staleGrace'),
       maxEntries: get<number>('auth.maxEntries'),
+      recheck: get('auth.recheck'),
     },
     session: {
       param,
@@ -289,6 +294,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       maxQueueBytes: get<number>('fanout.maxQueue'),
       maxGopBytes: get<number>('fanout.maxGop'),
     },
+    cors,
     proxy: { trustedProxies: trusted, maxHeaderBytes: get<number>('proxy.maxHeaderBytes'), clientStallTimeoutMs: stallTimeout },
     log: { level: get('log.level'), access: get<boolean>('log.access'), accessSample: get<number>('log.accessSample'), redactParams: get<string[]>('log.redactParams') },
     health: { public: get<boolean>('health.public'), checkUpstream: get<boolean>('health.checkUpstream') },
@@ -328,6 +334,25 @@ function buildCache(get: <T>(path: string) => T, invalid: (path: string, message
     bypass,
     header: get<boolean>('cache.header'),
   };
+}
+
+/** cors.*: absent without origins; `*` alone; credentials only with listed origins (browsers refuse `*` with credentials). */
+function buildCors(entries: readonly string[], maxAgeMs: number, credentials: boolean, invalid: (path: string, message: string) => never): CorsConfig | undefined {
+  if (entries.length === 0) {
+    if (credentials) invalid('cors.credentials', 'has no effect without cors.origins (--cors-origin): list the origins whose players send cookies');
+    return undefined;
+  }
+  const origins: string[] = [];
+  for (const entry of entries) {
+    const origin = normalizeCorsOrigin(entry);
+    if (origin === undefined) invalid('cors.origins', `${JSON.stringify(entry)} is not an origin: write scheme://host[:port] without a path (https://tv.example.com), null, or * for any`);
+    if (!origins.includes(origin)) origins.push(origin);
+  }
+  if (origins.includes('*') && origins.length > 1) invalid('cors.origins', '* already allows every origin: list it alone, or list origins without it');
+  if (credentials && origins.includes('*')) {
+    invalid('cors.credentials', 'cannot be true with cors.origins * (browsers refuse a credentialed answer to Access-Control-Allow-Origin: *): list the origins instead');
+  }
+  return { origins, maxAgeS: Math.floor(maxAgeMs / 1000), credentials };
 }
 
 function isLoopback(host: string): boolean {

@@ -41,6 +41,11 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const BACKEND_TYPES = ['http', 'stalker', 'smarty', 'iptvportal', 'flussonic'] as const;
 export const LIMIT_POLICIES = ['refuse', 'close-oldest'] as const;
 export const WEBHOOK_METHODS = ['POST', 'GET'] as const;
+/** ttl: re-check an allow when its TTL runs out; never: the first answer holds for the session's life. */
+export const RECHECK_MODES = ['ttl', 'never'] as const;
+
+/** How long a browser may cache the edge's answer to a CORS preflight (Chromium caps it at 2 h). */
+export const DEFAULT_CORS_MAX_AGE = '600s';
 
 export const OPTIONS: readonly OptionSpec[] = [
   // Listeners
@@ -85,6 +90,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'auth.unavailableTtl', flag: '--unavailable-ttl', env: 'EDGE_UNAVAILABLE_TTL', kind: 'duration', default: '5s', group: 'Decisions', help: 'how long a default-action decision holds before the middleware is asked again' },
   { path: 'auth.maxTtl', flag: '--max-ttl', env: 'EDGE_MAX_TTL', kind: 'duration', default: '7d', group: 'Decisions', help: 'cap on any TTL the middleware sends' },
   { path: 'auth.staleGrace', flag: '--stale-grace', env: 'EDGE_STALE_GRACE', kind: 'duration', default: '30s', group: 'Decisions', help: 'an expired allow is still served (while re-checked) for this long; past it the session is gone' },
+  { path: 'auth.recheck', flag: '--recheck', env: 'EDGE_RECHECK', kind: 'enum', values: RECHECK_MODES, default: 'ttl', group: 'Decisions', help: 'ttl: re-check an allow when its TTL runs out; never: the first middleware answer holds while the session is used (one-shot tokens: Ministra via --backend-type http); kicks and limits still apply' },
   { path: 'auth.maxEntries', flag: '--max-sessions', env: 'EDGE_MAX_SESSIONS', kind: 'int', default: 1_000_000, group: 'Decisions', help: 'decision store size (sessions); least recently used are evicted' },
 
   // Sessions
@@ -123,6 +129,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'fanout.linger', flag: '--fanout-linger', env: 'EDGE_FANOUT_LINGER', kind: 'duration', default: '5s', group: 'MPEG-TS fan-out', help: 'the shared upstream connection stays open this long after its last viewer leaves' },
   { path: 'fanout.maxQueue', flag: '--fanout-max-queue', env: 'EDGE_FANOUT_MAX_QUEUE', kind: 'size', default: '8MiB', group: 'MPEG-TS fan-out', help: 'bytes a viewer may fall behind the channel before it is dropped' },
   { path: 'fanout.maxGop', flag: '--fanout-max-gop', env: 'EDGE_FANOUT_MAX_GOP', kind: 'size', default: '8MiB', group: 'MPEG-TS fan-out', help: 'a joining viewer starts at the latest keyframe when the GOP since is at most this big (0: at the next packet)' },
+  // Browser players on another origin (CORS)
+  { path: 'cors.origins', flag: '--cors-origin', env: 'EDGE_CORS_ORIGINS', kind: 'list', metavar: 'ORIGIN[,ORIGIN]', default: [], group: 'Browser players (CORS)', help: 'web origins whose players may read the edge\'s answers, e.g. https://tv.example.com, or * for any (comma-separated; flag repeatable); unset: no CORS headers' },
+  { path: 'cors.maxAge', flag: '--cors-max-age', env: 'EDGE_CORS_MAX_AGE', kind: 'duration', default: DEFAULT_CORS_MAX_AGE, group: 'Browser players (CORS)', help: 'how long a browser may cache the answer to a preflight (Access-Control-Max-Age)' },
+  { path: 'cors.credentials', flag: '--cors-credentials', env: 'EDGE_CORS_CREDENTIALS', kind: 'bool', default: false, group: 'Browser players (CORS)', help: 'allow requests with cookies (Access-Control-Allow-Credentials); needs listed origins, not *' },
 
   // Logging
   { path: 'log.level', flag: '--log-level', env: 'EDGE_LOG_LEVEL', kind: 'enum', values: LOG_LEVELS, default: 'info', group: 'Logging', help: 'log level (JSON lines on stdout); reloaded on SIGHUP' },

@@ -1,13 +1,14 @@
 /** The validated, frozen configuration every component receives. */
 import type { RulesConfig } from '../auth/rules.js';
 import type { HostPort } from './units.js';
-import type { BACKEND_TYPES, DEFAULT_ACTIONS, LIMIT_POLICIES, LOG_LEVELS, WEBHOOK_METHODS } from './options.js';
+import type { BACKEND_TYPES, DEFAULT_ACTIONS, LIMIT_POLICIES, LOG_LEVELS, RECHECK_MODES, WEBHOOK_METHODS } from './options.js';
 
 export type DefaultAction = (typeof DEFAULT_ACTIONS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type BackendType = (typeof BACKEND_TYPES)[number];
 export type LimitPolicy = (typeof LIMIT_POLICIES)[number];
 export type WebhookMethod = (typeof WEBHOOK_METHODS)[number];
+export type RecheckMode = (typeof RECHECK_MODES)[number];
 
 export interface UpstreamConfig {
   /** `scheme://host:port` without a trailing slash. */
@@ -52,6 +53,16 @@ export interface AuthConfig {
   readonly maxTtlMs: number;
   readonly staleGraceMs: number;
   readonly maxEntries: number;
+  /** `never`: the first middleware (or rule) answer holds for the session's life, no re-check by TTL. */
+  readonly recheck: RecheckMode;
+}
+
+/** CORS for browser players on another origin (proxy/cors.ts); absent when no origin is configured. */
+export interface CorsConfig {
+  /** Serialized origins (`https://tv.example.com`, `null`), or the one entry `*`. */
+  readonly origins: readonly string[];
+  readonly maxAgeS: number;
+  readonly credentials: boolean;
 }
 
 export interface SessionConfig {
@@ -110,6 +121,7 @@ export interface EdgeConfig {
   readonly hls: { readonly maxPlaylistBytes: number };
   readonly cache: CacheConfig;
   readonly fanout: FanoutConfig;
+  readonly cors: CorsConfig | undefined;
   readonly proxy: {
     readonly trustedProxies: readonly string[];
     readonly maxHeaderBytes: number;

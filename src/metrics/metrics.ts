@@ -117,10 +117,11 @@ export class EdgeMetrics {
   private readonly denyReasons = new Set<string>();
   private readonly requestDuration: Record<RequestKind, Observe>;
   private readonly opened: Inc;
+  private readonly resumed: Inc;
   private readonly closed: Record<SessionCloseReason, Inc>;
   private readonly internalErrors: Record<Listener, Inc>;
   private readonly uncaughtErrors: Record<UncaughtKind, Inc>;
-  readonly failureModeAllowed: Inc;
+  private readonly failureModeAllowed: Inc;
   readonly upstreamDuration: Observe;
 
   constructor(sources: MetricSources, options: { processMetrics?: boolean } = {}) {
@@ -140,7 +141,12 @@ export class EdgeMetrics {
       return requestDuration.labels(kind);
     });
 
-    const decisions = new Counter({ name: 'edge_auth_decisions_total', help: 'Authorization decisions applied to requests, by result and where they came from.', labelNames: ['result', 'source'] as const, registers });
+    const decisions = new Counter({
+      name: 'edge_auth_decisions_total',
+      help: 'Requests authorized, by result and where the decision applied to each came from: backend (this request waited for a middleware call), coalesced (joined another request\'s call), cache (a stored middleware answer, or a stored rule decision), rule (a local rule decided for this request), default (the default action, made for this request or stored: the middleware was unavailable or none is configured).',
+      labelNames: ['result', 'source'] as const,
+      registers,
+    });
     this.decisions = table(DECISION_RESULTS, (result) => table(DECISION_SOURCES, (source) => zeroed(decisions.labels(result, source))));
 
     const authDuration = new Histogram({ name: 'edge_auth_duration_seconds', help: 'Time of the whole authorize step per request, by decision source.', labelNames: ['source'] as const, buckets: AUTH_BUCKETS, registers });
@@ -189,7 +195,11 @@ export class EdgeMetrics {
     const shed = new Counter({ name: 'edge_auth_shed_total', help: 'Session checks the edge shed because the middleware queue was full or too slow: a new session got 503 + Retry-After, a re-check kept the stale decision.', labelNames: ['check'] as const, registers });
     this.shed = table(CHECK_KINDS, (check) => zeroed(shed.labels(check)));
 
-    this.failureModeAllowed = new Counter({ name: 'edge_auth_failure_mode_allowed_total', help: 'Sessions let in by the default action because the middleware was unavailable.', registers });
+    this.failureModeAllowed = new Counter({
+      name: 'edge_auth_failure_mode_allowed_total',
+      help: 'Requests allowed by the default action because the middleware was unavailable: the part of edge_auth_decisions_total{result="allow",source="default"} that is an outage (the rest: no middleware configured).',
+      registers,
+    });
 
     const upstream = new Counter({ name: 'edge_upstream_requests_total', help: 'Requests forwarded upstream, by outcome.', labelNames: ['outcome'] as const, registers });
     this.upstream = table(UPSTREAM_OUTCOMES, (outcome) => zeroed(upstream.labels(outcome)));
@@ -221,7 +231,12 @@ export class EdgeMetrics {
         this.set({ kind: 'mpegts' }, counts.mpegts);
       },
     });
-    this.opened = new Counter({ name: 'edge_sessions_opened_total', help: 'Sessions opened (or resumed after idling).', registers });
+    this.opened = new Counter({ name: 'edge_sessions_opened_total', help: 'Sessions opened: once per session (its first request that was allowed).', registers });
+    this.resumed = new Counter({
+      name: 'edge_sessions_resumed_total',
+      help: 'Closed sessions opened again on their kept decision (an MPEG-TS reconnect, an HLS player back from idling); opened + resumed - closed = active.',
+      registers,
+    });
     const closed = new Counter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
     this.closed = table(CLOSE_REASONS, (reason) => zeroed(closed.labels(reason)));
 
@@ -286,6 +301,10 @@ export class EdgeMetrics {
     this.opened.inc();
   }
 
+  sessionResumed(): void {
+    this.resumed.inc();
+  }
+
   sessionClosed(reason: SessionCloseReason): void {
     this.closed[reason].inc();
   }
@@ -295,9 +314,15 @@ export class EdgeMetrics {
     this.requests[kind][cls].inc();
   }
 
-  decision(allow: boolean, source: DecisionMetricSource, seconds: number): void {
+  /**
+   * One request's decision. Both counters are counted here, per request, so they agree by
+   * definition: `unavailable` marks a default-action decision made because the middleware could
+   * not decide (not because none is configured).
+   */
+  decision(allow: boolean, source: DecisionMetricSource, seconds: number, unavailable = false): void {
     this.decisions[allow ? 'allow' : 'deny'][source].inc();
     this.authDuration[source].observe(seconds);
+    if (allow && unavailable && source === 'default') this.failureModeAllowed.inc();
   }
 
   /** A configured middleware: its series exist at zero from the start. */

@@ -28,6 +28,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import { RateLimitedLog } from '../log.js';
 import type { EdgeMetrics, RequestKind, UpstreamOutcome } from '../metrics/metrics.js';
 import type { Session } from '../session/session.js';
+import { hasAllowOrigin, type CorsPolicy } from './cors.js';
 import { clientResponseHeaders } from './headers.js';
 import { compilePlaylist, isPlaylistBody, renderPlaylist, type PlaylistContext } from './playlist.js';
 import { StallWatch, socketAcceptedBytes, type StallTarget } from './stall.js';
@@ -70,6 +71,8 @@ export interface ForwarderOptions {
   readonly sharedStreams?: () => number;
   readonly metrics: EdgeMetrics;
   readonly log: Logger;
+  /** cors.origins set: the CORS headers of the request's Origin go on every response (proxy/cors.ts). */
+  readonly cors?: CorsPolicy;
 }
 
 export class Forwarder {
@@ -148,12 +151,23 @@ export class Forwarder {
       if (!res.destroyed) res.destroy();
       return 499;
     }
-    return writeError(res, code, kind, startedAt, this.options.metrics);
+    return writeError(this, res, code, kind, startedAt);
   }
 
   /** An exchange of the stream pool is over (its upstream request ended, failed or was aborted). */
   streamReleased(): void {
     this.streams--;
+  }
+
+  /**
+   * Appends the CORS headers of the client's Origin to a response's headers, unless the upstream
+   * sent its own Access-Control-Allow-Origin: then its CORS headers pass as they are and none of
+   * ours is added (never two policies, never a doubled header).
+   */
+  withCors(res: ServerResponse, headers: string[]): string[] {
+    const cors = this.options.cors?.headersForResponse(res);
+    if (cors !== undefined && !hasAllowOrigin(headers)) headers.push(...cors);
+    return headers;
   }
 
   /** A client was dropped for not reading: counted, logged at debug, and at warn at most once per interval. */
@@ -187,12 +201,13 @@ export class Forwarder {
 }
 
 /** The JSON error answer for an upstream failure; returns its status. */
-function writeError(res: ServerResponse, code: ErrorCode, kind: RequestKind, startedAt: number, metrics: EdgeMetrics): number {
+function writeError(forwarder: Forwarder, res: ServerResponse, code: ErrorCode, kind: RequestKind, startedAt: number): number {
   const status = new EdgeError(code).status;
   const body = errorBody(code);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store'];
+  res.writeHead(status, forwarder.withCors(res, headers));
   res.end(body);
-  metrics.responseStarted(kind, startedAt);
+  forwarder.options.metrics.responseStarted(kind, startedAt);
   return status;
 }
 
@@ -301,9 +316,9 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
       // What a GET would send is a rewritten, per-viewer body: the upstream's length and validators do not describe it.
       const headers = clientResponseHeaders(raw, PLAYLIST_DROPPED_HEADERS);
       headers.push('cache-control', 'private, no-cache');
-      this.res.writeHead(statusCode, headers);
+      this.res.writeHead(statusCode, this.forwarder.withCors(this.res, headers));
     } else {
-      this.res.writeHead(statusCode, clientResponseHeaders(raw));
+      this.res.writeHead(statusCode, this.forwarder.withCors(this.res, clientResponseHeaders(raw)));
     }
     this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
   }
@@ -373,7 +388,7 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
   }
 
   private fail(code: ErrorCode): void {
-    this.onDone(writeError(this.res, code, this.request.kind, this.request.startedAt, this.forwarder.options.metrics));
+    this.onDone(writeError(this.forwarder, this.res, code, this.request.kind, this.request.startedAt));
   }
 
   private sendPlaylist(controller: Dispatcher.DispatchController): void {
@@ -389,7 +404,7 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
     headers.push('content-length', String(body.length));
     this.request.session.bytes += body.length;
     this.forwarder.options.metrics.bytesSent(this.request.kind, body.length);
-    this.res.writeHead(200, headers);
+    this.res.writeHead(200, this.forwarder.withCors(this.res, headers));
     this.res.end(body);
     this.forwarder.options.metrics.responseStarted(this.request.kind, this.request.startedAt);
   }

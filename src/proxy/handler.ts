@@ -14,6 +14,7 @@ import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
+import { CORS_ALLOWED_METHODS, type CorsPolicy } from './cors.js';
 import type { Forwarder } from './forward.js';
 import { hasDuplicateHost, upstreamRequestHeaders } from './headers.js';
 import { normalizePath } from './path.js';
@@ -37,6 +38,8 @@ export interface RequestHandlerDeps {
   readonly trustedProxies: BlockList | undefined;
   /** Set when /healthz and /readyz are also served on the public listener (health.public). */
   readonly isReady?: () => Promise<boolean>;
+  /** Set when cors.origins is: CORS headers on every answer, OPTIONS preflights answered (proxy/cors.ts). */
+  readonly cors?: CorsPolicy;
   /** The edge cache and MPEG-TS fan-out, each when enabled. */
   readonly segments?: SegmentCache;
   readonly playlists?: PlaylistCache;
@@ -86,12 +89,15 @@ class RequestObserver implements ResponseObserver {
 const DUPLICATE_HOST = refusal('duplicate_host');
 /** Retry-After of a stream refused because upstream.streamConnections are open: a player retrying at once would be refused again. */
 const STREAM_CAPACITY_RETRY_AFTER_S = 5;
-const STREAM_CAPACITY_HEADERS: Readonly<Record<string, string>> = { 'retry-after': String(STREAM_CAPACITY_RETRY_AFTER_S) };
+const STREAM_CAPACITY_HEADERS: readonly string[] = ['retry-after', String(STREAM_CAPACITY_RETRY_AFTER_S)];
+/** Allow of a 405: OPTIONS too when the edge answers CORS preflights. */
+const METHODS_ALLOWED: readonly string[] = ['allow', 'GET, HEAD'];
+const METHODS_ALLOWED_CORS: readonly string[] = ['allow', CORS_ALLOWED_METHODS];
 
 /** Error responses without a variable part, serialized once. */
 const FIXED_BODIES = new Map<ErrorCode, Buffer>(Object.keys(ERROR_CODES).map((code) => [code as ErrorCode, Buffer.from(errorBody(code as ErrorCode))]));
 
-const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: 'close' };
+const CLOSE_CONNECTION: readonly string[] = ['connection', 'close'];
 
 /** Does the request head declare a Transfer-Encoding? Scans the raw list: `req.headers` is built lazily, and the hot path never asks for it. */
 function framesBody(raw: readonly string[]): boolean {
@@ -112,7 +118,7 @@ export function classifyRequest(path: string, rest: string | undefined, hasRestG
 
 /** The handler returns the continuation of a request that waits for the middleware, so app.ts's crash guard sees its failures. */
 export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void | Promise<void> {
-  const { config, sessions, authorizer, forwarder, metrics, trustedProxies } = deps;
+  const { config, sessions, authorizer, forwarder, metrics, trustedProxies, cors } = deps;
   const pattern = config.session.channelPattern;
   const hasRestGroup = pattern.source.includes('(?<rest>');
   const param = config.session.param;
@@ -124,10 +130,15 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const closing = new Set<Socket>();
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
-  function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: Record<string, string>): void {
+  function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: readonly string[]): void {
     const status = ERROR_CODES[code].status;
     const body = reason === undefined ? FIXED_BODIES.get(code)! : Buffer.from(errorBody(code, reason));
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store', ...extraHeaders });
+    const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store'];
+    if (extraHeaders !== undefined) headers.push(...extraHeaders);
+    // A browser player on another origin reads the 403 and its JSON reason instead of "network error" (proxy/cors.ts).
+    const corsHeaders = cors?.headersForResponse(res);
+    if (corsHeaders !== undefined) headers.push(...corsHeaders);
+    res.writeHead(status, headers);
     res.end(body);
     metrics.responseStarted(kind, started);
     metrics.request(kind, status);
@@ -135,7 +146,10 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
 
   function refuse(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision, started: number): void {
     if (decision.location !== undefined && session.endReason === undefined) {
-      res.writeHead(302, { location: decision.location, 'content-length': 0, 'cache-control': 'no-store' });
+      const headers = ['location', decision.location, 'content-length', '0', 'cache-control', 'no-store'];
+      const corsHeaders = cors?.headersForResponse(res);
+      if (corsHeaders !== undefined) headers.push(...corsHeaders);
+      res.writeHead(302, headers);
       res.end();
       metrics.responseStarted(kind, started);
       metrics.request(kind, 302);
@@ -162,11 +176,19 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   ): void {
     if (decision.source === 'shed') {
       // No decision: the edge could not ask the middleware in time (its own congestion). Not a deny, not the default action: retry.
-      if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_OVERLOADED', undefined, started, { 'retry-after': String(decision.retryAfterS ?? 1) });
+      if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_OVERLOADED', undefined, started, ['retry-after', String(decision.retryAfterS ?? 1)]);
       return;
     }
-    // The request that got a decision made reports where it came from; later ones are cache hits.
-    metrics.decision(decision.allow, source === 'cache' || decision.source === 'backend' ? source : decision.source, (performance.now() - started) / 1000);
+    // One request, one source (operator issue, part 4): the request that got a decision made reports where
+    // it came from, later ones are cache hits; except the default action, which is no middleware answer
+    // to hit: every request served on it, fresh or stored, counts as `default` (and, when the middleware
+    // was unavailable, in edge_auth_failure_mode_allowed_total: the same count).
+    metrics.decision(
+      decision.allow,
+      decision.source === 'default' ? 'default' : source === 'cache' || decision.source === 'backend' ? source : decision.source,
+      (performance.now() - started) / 1000,
+      decision.reason === REASON_UNAVAILABLE,
+    );
     if (res.destroyed) return; // the player gave up while the middleware was deciding
     if (!decision.allow || session.endReason !== undefined) {
       refuse(res, kind, session, decision, started);
@@ -230,6 +252,14 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     if (closing.size > 0 && closing.has(req.socket)) return;
     const started = performance.now();
     const method = req.method;
+    if (method === 'OPTIONS' && cors !== undefined) {
+      // Before any check of the target: a preflight that failed would hide the real request's answer
+      // (a 400, a 404) from the page as a network error. No session, no middleware, no origin.
+      cors.answerOptions(req, res);
+      metrics.responseStarted('other', started);
+      metrics.request('other', 204);
+      return;
+    }
     const target = req.url ?? '/';
     if (target.charCodeAt(0) !== 47 /* / */) {
       sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', 'request target must be a path', started);
@@ -249,7 +279,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       return;
     }
     if (method !== 'GET' && method !== 'HEAD') {
-      sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, started, { allow: 'GET, HEAD' });
+      sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, started, cors === undefined ? METHODS_ALLOWED : METHODS_ALLOWED_CORS);
       return;
     }
     if (framesBody(req.rawHeaders)) {

@@ -18,7 +18,14 @@ export interface CloseNotification extends SessionView {
   readonly event: 'close';
   readonly reason: string;
   readonly closedAt: string;
+  /** This open period (since the session was opened or last resumed: one MPEG-TS connection). */
   readonly durationMs: number;
+  readonly bytes: number;
+  /** The whole session, every open period. */
+  readonly sessionDurationMs: number;
+  readonly sessionBytes: number;
+  /** How many times the session was resumed (an MPEG-TS reconnect, an HLS player back from idling). */
+  readonly resumes: number;
 }
 
 export class CloseNotifier {

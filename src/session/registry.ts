@@ -129,6 +129,7 @@ export class SessionRegistry {
   }
 
   private ttlOf(decision: Decision): number {
+    if (this.holdsForLife(decision)) return this.options.auth.maxTtlMs;
     if (decision.ttlMs !== undefined) return Math.min(decision.ttlMs, this.options.auth.maxTtlMs);
     return decision.allow ? this.options.auth.allowTtlMs : this.options.auth.denyTtlMs;
   }
@@ -158,22 +159,42 @@ export class SessionRegistry {
       }
     }
     this.table.add(session, key);
-    this.options.metrics.sessionOpened();
+    if (this.holdsForLife(d)) this.holdWhileOpen(session);
+    // A session that was open before and comes back (an MPEG-TS reconnect, an HLS player back from
+    // idling) is resumed, not opened again: one `session opened` per session, in the log and the counter.
+    const resumed = session.activations > 0;
+    session.activations++;
+    session.activatedAt = resumed ? this.now() : session.openedAt;
+    session.bytesAtActivation = session.bytes;
+    if (resumed) this.options.metrics.sessionResumed();
+    else this.options.metrics.sessionOpened();
     this.options.log.info(
-      { session: session.tag, channel: session.channel, kind: session.kind, name: d?.sessionName ?? d?.userId, ip: session.clientIp, source: d?.source },
-      'session opened',
+      { session: session.tag, channel: session.channel, kind: session.kind, name: d?.sessionName ?? d?.userId, ip: session.clientIp, source: d?.source, ...(resumed && { resumes: session.activations - 1 }) },
+      resumed ? 'session resumed' : 'session opened',
     );
     return true;
   }
 
-  /** Takes a session out of the table (idle, disconnected, evicted, shutdown); its decision stays usable. */
+  /**
+   * Takes a session out of the table (idle, disconnected, evicted, shutdown); its decision stays usable.
+   * The close reports this open period (`durationMs`, `bytes`: since `session opened` or `session
+   * resumed`, i.e. one MPEG-TS connection) apart from the session's totals (`session*`).
+   */
   deactivate(session: Session, reason: CloseReason): void {
     if (!this.table.remove(session)) return;
     this.options.metrics.sessionClosed(reason);
     const now = this.now();
-    const durationMs = now - session.openedAt;
-    this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, durationMs, bytes: session.bytes, requests: session.requests }, 'session closed');
-    this.options.notifier?.notify({ event: 'close', reason, closedAt: new Date(now).toISOString(), durationMs, ...viewOf(session) });
+    const figures = {
+      durationMs: now - session.activatedAt,
+      bytes: session.bytes - session.bytesAtActivation,
+      sessionDurationMs: now - session.openedAt,
+      sessionBytes: session.bytes,
+      requests: session.requests,
+      resumes: session.activations - 1,
+    };
+    if ((reason === 'idle' || reason === 'disconnected') && this.holdsForLife(session.decision)) this.keepResumable(session);
+    this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, ...figures }, 'session closed');
+    this.options.notifier?.notify({ event: 'close', reason, closedAt: new Date(now).toISOString(), ...viewOf(session), ...figures });
   }
 
   /**
@@ -192,6 +213,34 @@ export class SessionRegistry {
       const remaining = Math.max(session.expiresAt + this.options.auth.staleGraceMs - this.now(), this.options.auth.denyTtlMs);
       this.store.put(session, remaining);
     }
+  }
+
+  // --- auth.recheck never (operator issue, part 3) -------------------------------------------------
+  // For middlewares whose tokens die seconds after issue and that send no TTL header: a re-check
+  // would send a dead token and end the session mid-play. Under `never` the first middleware (or rule)
+  // allow holds while the session is used: in the store for --max-ttl while it is open (held again
+  // when that runs out), and for --stale-grace once it closed (idle, disconnected), so a paused player
+  // or a reconnect resumes it and a URL found again an hour later does not. A default-action decision
+  // is no answer: it is asked again as under `ttl`. Kicks, limits and deny TTLs are unchanged.
+
+  /** True when `decision` is one the session keeps for its life (`--recheck never`). */
+  holdsForLife(decision: Decision | undefined): boolean {
+    return this.options.auth.recheck === 'never' && decision?.allow === true && decision.source !== 'default';
+  }
+
+  /** A held decision reached its expiry (--max-ttl, or a TTL set under `ttl` before a reload): held again, no re-check. */
+  holdAgain(session: Session): void {
+    session.expiresAt = this.now() + this.options.auth.maxTtlMs;
+    this.holdWhileOpen(session);
+    this.scheduleRecheck(session);
+  }
+
+  private holdWhileOpen(session: Session): void {
+    this.store.put(session, Math.max(0, session.expiresAt - this.now()) + this.options.auth.staleGraceMs);
+  }
+
+  private keepResumable(session: Session): void {
+    if (session.endReason === undefined && this.store.get(session.id) === session) this.store.put(session, this.options.auth.staleGraceMs);
   }
 
   /** Admin kick: true when the ID named a live session. */

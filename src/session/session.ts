@@ -77,6 +77,15 @@ export class Session implements SessionOrigin {
   userKey: string | undefined = undefined;
   /** Re-check timer for sessions that only hold an open stream and send no requests. */
   recheckTimer: NodeJS.Timeout | undefined = undefined;
+  /**
+   * Open periods so far (the first is `session opened`, later ones `session
+   * resumed`: an MPEG-TS reconnect, an HLS player back from idling), and
+   * where the current one started, so a close reports that period apart from
+   * the session's totals.
+   */
+  activations = 0;
+  activatedAt = 0;
+  bytesAtActivation = 0;
 
   constructor(id: string, origin: SessionOrigin, now: number) {
     this.id = id;

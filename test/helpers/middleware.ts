@@ -44,8 +44,12 @@ export type MiddlewareBehavior =
   | { kind: 'garbage'; data?: string }
   /** 200 with a large body (default 8 MiB); `chunked` omits Content-Length. */
   | { kind: 'bigBody'; bytes?: number; chunked?: boolean }
-  /** Live `token` query param issued by issueMinistraToken() -> 200 + Ministra headers, else 403. */
-  | { kind: 'ministra' }
+  /**
+   * Live `token` query param issued by issueMinistraToken() -> 200 + Ministra headers, else 403.
+   * `ttlHeaders: false`: the 200 carries no header at all (no X-AuthDuration): a middleware issuing
+   * one-shot tokens, as met through `--backend-type http` (operator issue, part 3).
+   */
+  | { kind: 'ministra'; ttlHeaders?: boolean }
   /** Send the status line and headers (Content-Length `bytes`, default 1024), then nothing more. */
   | { kind: 'hangAfterHeaders'; status?: number; bytes?: number }
   /** Send the headers (Content-Length `bytes`, default 4096) and half the body, then reset the connection. */
@@ -122,10 +126,11 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
     res.end(buf);
   }
 
-  function ministra(rec: MiddlewareRequestRecord, res: ServerResponse): void {
+  function ministra(rec: MiddlewareRequestRecord, res: ServerResponse, ttlHeaders: boolean): void {
     const token = new URLSearchParams(rec.rawQuery).get('token');
     const entry = token !== null ? tokens.get(token) : undefined;
     if (!entry || now() >= entry.expiresAt) return send(res, 403);
+    if (!ttlHeaders) return send(res, 200);
     send(res, 200, { 'X-AuthDuration': '36000', 'X-Unique': 'true', 'X-Max-Sessions': '10', 'X-UserId': String(entry.userId) });
   }
 
@@ -160,7 +165,7 @@ export async function startTestMiddleware(opts: TestMiddlewareOptions = {}): Pro
       case 'bigBody':
         return bigBody(res, b.bytes ?? 8 * 1024 * 1024, b.chunked ?? false);
       case 'ministra':
-        return ministra(rec, res);
+        return ministra(rec, res, b.ttlHeaders ?? true);
       case 'hangAfterHeaders':
         res.writeHead(b.status ?? 200, { 'content-type': 'text/plain', 'content-length': String(b.bytes ?? 1024) });
         res.flushHeaders();

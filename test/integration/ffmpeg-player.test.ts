@@ -9,8 +9,12 @@ import { startEdge, type TestEdge } from '../helpers/edge.js';
 import { ffprobeStreams } from '../helpers/media.js';
 import { startTestMiddleware, type TestMiddleware } from '../helpers/middleware.js';
 import { startTestOrigin, type TestOrigin } from '../helpers/origin.js';
+import { TOOLS, requireMedia, requireTool } from '../helpers/tools.js';
 
 const FFMPEG_KILL_MS = 40_000;
+const FFMPEG = requireTool(TOOLS.ffmpeg);
+const FFPROBE = requireTool(TOOLS.ffprobe);
+const MEDIA = requireMedia(inject('mediaDir'));
 
 let origin: TestOrigin | undefined;
 let mw: TestMiddleware | undefined;
@@ -52,16 +56,16 @@ function run(cmd: string, args: string[], killMs: number): Promise<RunResult> {
   });
 }
 
-describe('ffmpeg as the player', () => {
+describe.skipIf(FFMPEG.skip || FFPROBE.skip || MEDIA.skip)(`ffmpeg as the player${FFMPEG.note || FFPROBE.note || MEDIA.note}`, () => {
   it('plays 8 s of the live channel through the edge: video + audio, one middleware call', async () => {
-    origin = await startTestOrigin({ mediaDir: inject('mediaDir') });
+    origin = await startTestOrigin({ mediaDir: MEDIA.path });
     mw = await startTestMiddleware();
     edge = await startEdge({ upstream: { url: origin.url }, backend: { url: `${mw.url}/auth` } });
     tmp = await mkdtemp(path.join(os.tmpdir(), 'edge-ffmpeg-'));
     const out = path.join(tmp, 'out.ts');
 
     const result = await run(
-      'ffmpeg',
+      FFMPEG.path,
       ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', `${edge.url}/play/real/index.m3u8?token=t`, '-t', '8', '-c', 'copy', '-y', out],
       FFMPEG_KILL_MS,
     );

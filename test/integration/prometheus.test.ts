@@ -12,11 +12,11 @@ import { httpRequest } from '../helpers/client.js';
 import { startTestMiddleware } from '../helpers/middleware.js';
 import { startTestOrigin } from '../helpers/origin.js';
 import { useStack } from '../helpers/stack.js';
+import { TOOLS, requireTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   ALERTS_FILE,
   dashboardExprs,
-  findBinary,
   grafanaToPromql,
   promqlMetricNames,
   readAlertRules,
@@ -24,9 +24,8 @@ import {
   runCommand,
 } from '../support/monitoring.js';
 
-const prometheusBin = findBinary('prometheus');
-const promtool = findBinary('promtool');
-const skipReason = (tool: string): string => ` (SKIPPED: ${tool} not on PATH; .ci/run installs it)`;
+const prometheusBin = requireTool(TOOLS.prometheus);
+const promtool = requireTool(TOOLS.promtool);
 const BIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 const start = useStack();
@@ -95,7 +94,7 @@ async function startPrometheus(targets: readonly string[]): Promise<RunningProme
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const child = spawn(
-      prometheusBin!,
+      prometheusBin.path,
       [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -160,7 +159,7 @@ async function playSome(edgeUrl: string): Promise<void> {
 }
 
 describe('Prometheus scrapes the edge', () => {
-  it.skipIf(prometheusBin === undefined)(`a real Prometheus server sees the edge up, its decisions, and runs every dashboard and alert query${prometheusBin === undefined ? skipReason('prometheus') : ''}`, async () => {
+  it.skipIf(prometheusBin.skip)(`a real Prometheus server sees the edge up, its decisions, and runs every dashboard and alert query${prometheusBin.note}`, async () => {
     const { edge } = await start();
     await playSome(edge.url);
     const decisions = await edge.metric('edge_auth_decisions_total');
@@ -212,13 +211,13 @@ describe('Prometheus scrapes the edge', () => {
 
 /** promtool check metrics: exit code and the problems it printed, one per line. */
 async function lint(text: string): Promise<{ code: number | null; problems: string[] }> {
-  const r = await runCommand(promtool!, ['check', 'metrics'], { stdin: text });
+  const r = await runCommand(promtool.path, ['check', 'metrics'], { stdin: text });
   const problems = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   return { code: r.code, problems };
 }
 
 describe('promtool check metrics', () => {
-  it.skipIf(promtool === undefined)(`accepts the edge's /metrics as it is after traffic${promtool === undefined ? skipReason('promtool') : ''}`, async () => {
+  it.skipIf(promtool.skip)(`accepts the edge's /metrics as it is after traffic${promtool.note}`, async () => {
     const { edge } = await start();
     await playSome(edge.url);
     const res = await httpRequest(`${edge.adminUrl}/metrics`);
@@ -230,7 +229,7 @@ describe('promtool check metrics', () => {
     expect(code).toBe(0);
   });
 
-  it.skipIf(promtool === undefined)(`the bin's whole /metrics, Node process metrics included, passes with no finding at all${promtool === undefined ? skipReason('promtool') : ''}`, async () => {
+  it.skipIf(promtool.skip)(`the bin's whole /metrics, Node process metrics included, passes with no finding at all${promtool.note}`, async () => {
     // Regression: prom-client's nodejs_active_{handles,requests,resources}_total gauges made
     // promtool exit 3 on the bin's /metrics (the in-process test edges run without process metrics).
     const origin = await startTestOrigin();

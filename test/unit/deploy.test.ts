@@ -8,12 +8,12 @@ import { basename, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { buildConfig } from '../../src/config/load.js';
+import { TOOLS, requireTool } from '../helpers/tools.js';
 import {
   ALERTS_FILE,
   ALERTS_TEST_FILE,
   DEPLOY_DIR,
   dashboardExprs,
-  findBinary,
   histogramBase,
   promqlMetricNames,
   readAlertRules,
@@ -87,7 +87,7 @@ function seconds(value: string): number {
   return m[2] === 'ms' ? n / 1000 : m[2] === 'min' || m[2] === 'm' ? n * 60 : n;
 }
 
-const systemdAnalyze = findBinary('systemd-analyze');
+const systemdAnalyze = requireTool(TOOLS.systemdAnalyze);
 
 /** `systemd-analyze verify` on a copy of the unit (same name, in a temp dir); its complaints about that unit. */
 async function verifyUnit(text: string): Promise<{ code: number | null; complaints: string[] }> {
@@ -96,7 +96,7 @@ async function verifyUnit(text: string): Promise<{ code: number | null; complain
     const file = join(dir, 'astra-auth-edge.service');
     // verify checks that ExecStart's binary exists; on a machine whose node is elsewhere, point it there.
     await writeFile(file, existsSync('/usr/bin/node') ? text : text.replaceAll('/usr/bin/node', process.execPath));
-    const r = await runCommand(systemdAnalyze!, ['verify', file], { timeoutMs: 15_000 });
+    const r = await runCommand(systemdAnalyze.path, ['verify', file], { timeoutMs: 15_000 });
     // Warnings (unknown keys, bad values) go to stderr with exit code 0; other units' noise is ignored.
     const complaints = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('astra-auth-edge'));
     return { code: r.code, complaints };
@@ -147,8 +147,8 @@ describe('deploy/astra-auth-edge.service', () => {
     expect(text).toMatch(/^#CapabilityBoundingSet=CAP_NET_BIND_SERVICE$/m);
   });
 
-  it.skipIf(systemdAnalyze === undefined)(
-    `systemd-analyze verify accepts it${systemdAnalyze === undefined ? ' (SKIPPED: systemd-analyze not on PATH; .ci/run installs the systemd package)' : ''}`,
+  it.skipIf(systemdAnalyze.skip)(
+    `systemd-analyze verify accepts it${systemdAnalyze.note}`,
     async () => {
       const good = await verifyUnit(text);
       expect(good.complaints).toEqual([]);
@@ -326,8 +326,7 @@ describe('deploy/Dockerfile', () => {
 // ---------------------------------------------------------------------------------------------
 // Prometheus alerts
 
-const promtool = findBinary('promtool');
-const NO_PROMTOOL = ' (SKIPPED: promtool not on PATH; .ci/run installs it)';
+const promtool = requireTool(TOOLS.promtool);
 
 describe('deploy/prometheus/alerts.yaml', () => {
   const rules = readAlertRules();
@@ -362,14 +361,14 @@ describe('deploy/prometheus/alerts.yaml', () => {
     }
   });
 
-  it.skipIf(promtool === undefined)(`promtool check rules passes${promtool === undefined ? NO_PROMTOOL : ''}`, async () => {
-    const r = await runCommand(promtool!, ['check', 'rules', ALERTS_FILE]);
+  it.skipIf(promtool.skip)(`promtool check rules passes${promtool.note}`, async () => {
+    const r = await runCommand(promtool.path, ['check', 'rules', ALERTS_FILE]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`SUCCESS: ${rules.length} rules found`);
   });
 
-  it.skipIf(promtool === undefined)(`promtool test rules: each alert fires on its condition and not on a healthy edge${promtool === undefined ? NO_PROMTOOL : ''}`, async () => {
-    const r = await runCommand(promtool!, ['test', 'rules', ALERTS_TEST_FILE]);
+  it.skipIf(promtool.skip)(`promtool test rules: each alert fires on its condition and not on a healthy edge${promtool.note}`, async () => {
+    const r = await runCommand(promtool.path, ['test', 'rules', ALERTS_TEST_FILE]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('SUCCESS');
     // Every alert has a test that expects it firing.

@@ -9,6 +9,10 @@ import { DEFAULT_MEDIA_DIR, MEDIA_SEGMENT_EXT, ffprobeStreams, validateMedia } f
 import { startTestOrigin } from '../helpers/origin.js';
 import type { TestOrigin } from '../helpers/origin.js';
 import { liveWindowPlaylist, parseMediaSegments, playlistNumberTag } from '../helpers/playlist.js';
+import { TOOLS, requireMedia, requireTool } from '../helpers/tools.js';
+
+const MEDIA = requireMedia(inject('mediaDir'));
+const FFPROBE = requireTool(TOOLS.ffprobe);
 
 let origin: TestOrigin | null = null;
 afterEach(async () => {
@@ -16,9 +20,9 @@ afterEach(async () => {
   origin = null;
 });
 
-describe('generated test media', () => {
+describe.skipIf(MEDIA.skip || FFPROBE.skip)(`generated test media${MEDIA.note || FFPROBE.note}`, () => {
   it('is provided by globalSetup and is valid H.264 + AAC HLS', async () => {
-    const dir = inject('mediaDir');
+    const dir = MEDIA.path;
     expect(dir).toBe(DEFAULT_MEDIA_DIR);
     const media = await validateMedia(dir);
     expect(media?.segments.length).toBeGreaterThanOrEqual(8);
@@ -44,9 +48,9 @@ describe('liveWindowPlaylist', () => {
   });
 });
 
-describe('startTestOrigin with mediaDir', () => {
+describe.skipIf(MEDIA.skip)(`startTestOrigin with mediaDir${MEDIA.note}`, () => {
   it('serves a live window over the real segments and their exact bytes', async () => {
-    const dir = inject('mediaDir');
+    const dir = MEDIA.path;
     let now = 0;
     const o = (origin = await startTestOrigin({ mediaDir: dir, now: () => now, windowSize: 3 }));
     const url = `${o.url}/play/real/index.m3u8`;
@@ -68,14 +72,14 @@ describe('startTestOrigin with mediaDir', () => {
     expect((await httpRequest(`${o.url}/play/real/missing.ts`)).status).toBe(404);
   });
 
-  it('is playable by ffprobe over HTTP, and the continuous stream carries the real TS', async () => {
-    const o = (origin = await startTestOrigin({ mediaDir: inject('mediaDir'), tsBytesPerSecond: 0 }));
+  it.skipIf(FFPROBE.skip)(`is playable by ffprobe over HTTP, and the continuous stream carries the real TS${FFPROBE.note}`, async () => {
+    const o = (origin = await startTestOrigin({ mediaDir: MEDIA.path, tsBytesPerSecond: 0 }));
     const streams = await ffprobeStreams(`${o.url}/play/real/index.m3u8`);
     expect(streams.map((s) => s.codec_type).sort()).toEqual(['audio', 'video']);
     const s = await openStream(`${o.url}/play/real`);
     const data = await s.readAtLeast(100 * TS_PACKET_BYTES);
     s.destroy();
-    const first = await readFile(path.join(inject('mediaDir'), `seg-000${MEDIA_SEGMENT_EXT}`));
+    const first = await readFile(path.join(MEDIA.path, `seg-000${MEDIA_SEGMENT_EXT}`));
     expect(data.subarray(0, 4096).equals(first.subarray(0, 4096))).toBe(true);
     for (let p = 0; p < 100; p++) expect(data[p * TS_PACKET_BYTES]).toBe(TS_SYNC_BYTE);
   });

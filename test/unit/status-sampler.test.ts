@@ -22,7 +22,7 @@ describe('StatusSampler', () => {
     metrics.decision(true, 'backend', 0.004);
     metrics.backendCall('http', 'allow', 0.004);
     metrics.backendCall('http', 'timeout', 1);
-    metrics.failureModeAllowed.inc();
+    metrics.decision(true, 'default', 0.001, true); // a request served on the default action (the middleware unavailable)
     await sleep(50);
     await sampler.sample();
     const [p, ...rest] = sampler.timeseries().points;
@@ -40,7 +40,7 @@ describe('StatusSampler', () => {
     expect(p!.defaultAllows).toBe(1);
     const o = sampler.overview({ hls: 2, mpegts: 1 });
     expect(o).toMatchObject({ sampleIntervalMs: 1000, sessions: { total: 3, hls: 2, mpegts: 1 }, last: p, window: { requests: 10, middlewareCalls: 2, middlewareAvailability: 0.5, defaultAllows: 1 } });
-    expect(o.totals).toMatchObject({ requests: 10, bytes: 4096, decisions: { cache: 1, backend: 1 }, middlewareCalls: 2, middlewareAnswered: 1, defaultAllows: 1 });
+    expect(o.totals).toMatchObject({ requests: 10, bytes: 4096, decisions: { cache: 1, backend: 1, default: 1 }, middlewareCalls: 2, middlewareAnswered: 1, defaultAllows: 1 });
   });
 
   it('an edge without a middleware has no latency series: null quantiles, not a crash', async () => {

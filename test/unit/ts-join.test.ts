@@ -2,9 +2,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { JoinPointTracker, TS_PACKET_BYTES } from '../../src/proxy/ts-join.js';
+import { requireMedia } from '../helpers/tools.js';
+
+const MEDIA = requireMedia(inject('mediaDir'));
 
 async function segment(): Promise<Buffer> {
-  return readFile(path.join(inject('mediaDir'), 'seg-001.m2t'));
+  return readFile(path.join(MEDIA.path, 'seg-001.m2t'));
 }
 
 function pidOf(packet: Buffer): number {
@@ -22,7 +25,7 @@ function feedChunked(tracker: JoinPointTracker, bytes: Buffer, seed: number): vo
   }
 }
 
-describe('JoinPointTracker on a real ffmpeg MPEG-TS segment', () => {
+describe.skipIf(MEDIA.skip)(`JoinPointTracker on a real ffmpeg MPEG-TS segment${MEDIA.note}`, () => {
   it('offers PAT, PMT and the GOP from the latest video keyframe', async () => {
     const bytes = await segment();
     const tracker = new JoinPointTracker(16 * 1024 * 1024);
