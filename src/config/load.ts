@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
-import { OPTIONS, type OptionSpec } from './options.js';
+import { OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
 import type { BackendConfig, BackendEntry, EdgeConfig } from './schema.js';
 import { validateRules } from '../auth/rules.js';
@@ -254,6 +254,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       maxTtlMs: get<number>('auth.maxTtl'),
       staleGraceMs: get<number>('auth.staleGrace'),
       maxEntries: get<number>('auth.maxEntries'),
+      maxUngranted: get<number | undefined>('auth.maxUngranted') ?? defaultMaxUngranted(get<number>('auth.maxEntries')),
     },
     session: {
       param,
