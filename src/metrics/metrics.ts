@@ -6,6 +6,7 @@
  * dashboards show 0 rather than "no data".
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { STORE_TIERS, type StoreTier, type TierStats } from '../session/store.js';
 
 export type RequestKind = 'playlist' | 'segment' | 'stream' | 'other';
 export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
@@ -36,8 +37,7 @@ interface Observe {
 }
 
 export interface StoreStats {
-  readonly size: number;
-  readonly evictions: number;
+  stats(tier: StoreTier): TierStats;
 }
 
 /** Read at scrape time (STYLE §8: gauges are computed, not tracked). */
@@ -117,15 +117,25 @@ export class EdgeMetrics {
     const closed = new Counter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
     this.closed = table(CLOSE_REASONS, (reason) => zeroed(closed.labels(reason)));
 
-    new Gauge({ name: 'edge_decision_store_entries', help: 'Sessions in the decision store.', registers, collect() { this.set(store.size); } });
+    // tier: granted (ever allowed, bound --max-sessions) or ungranted (pending or denied, bound --max-ungranted-sessions).
+    new Gauge({
+      name: 'edge_decision_store_entries',
+      help: 'Sessions in the decision store, by tier (granted: ever allowed; ungranted: pending or denied).',
+      labelNames: ['tier'] as const,
+      registers,
+      collect() {
+        for (const tier of STORE_TIERS) this.set({ tier }, store.stats(tier).entries);
+      },
+    });
     new Counter({
       name: 'edge_decision_store_evictions_total',
-      help: 'Sessions evicted because the decision store was full.',
+      help: 'Sessions evicted because their tier of the decision store was full, by tier.',
+      labelNames: ['tier'] as const,
       registers,
       collect() {
         // prom-client counters only go up; computed at scrape time from the store's own count.
         this.reset();
-        this.inc(store.evictions);
+        for (const tier of STORE_TIERS) this.inc({ tier }, store.stats(tier).evictions);
       },
     });
   }
