@@ -155,7 +155,7 @@ try {
   for (let i = 0; i < SESSIONS; i++) {
     const channel = `ch${i % CHANNELS}`;
     const s = app.sessions.joinOrOpen(
-      { channel, kind: 'hls', joinKey: `bench-${i}`, clientIp: `10.0.${(i >> 8) & 255}.${i & 255}`, userAgent: 'bench-player/1.0', host: 'edge', path: `/play/${channel}/index.m3u8`, query: `token=t${i}`, token: `t${i}`, referer: '' },
+      { channel, kind: 'hls', clientIp: `10.0.${(i >> 8) & 255}.${i & 255}`, userAgent: 'bench-player/1.0', host: 'edge', path: `/play/${channel}/index.m3u8`, query: `token=t${i}`, token: `t${i}`, referer: '' },
       now - SESSIONS + i,
     );
     app.sessions.apply(s, { allow: true, reason: 'backend_200', sessionName: `user${i}`, source: 'backend', decidedAt: now, ttlMs: 3_600_000 }, false);

@@ -1,134 +1,132 @@
 /**
- * Decision-store benchmark: node-cache vs lru-cache for ~1,000,000 cached authorization decisions.
+ * Session-store benchmark: what the edge's stored sessions cost at 1,000,000 sessions.
  *
- *   npx tsx bench/decision-store.ts            # full run (1-2 min, 10 child processes), prints markdown, writes bench/results/decision-store.json
- *   npx tsx bench/decision-store.ts --quick    # 100k entries instead of 1M (smoke test)
+ *   npm run bench:store                 # full run (several minutes), prints markdown, writes bench/results/decision-store.json
+ *   npm run bench:store -- --quick      # 100k sessions instead of 1M (smoke test; writes decision-store.quick.json)
+ *   npm run bench:store -- --only sweep,lru   # some jobs only (writes decision-store.only.json)
  *
- * Every measurement runs in a FRESH child process (`node --expose-gc --import tsx`) so that one library's
- * heap, JIT state and GC pressure never leak into another's figures. The parent only orchestrates and
- * prints. Nothing here touches the network.
+ * Every measurement runs in a FRESH child process (`node --expose-gc --import tsx`) so that one job's
+ * heap, JIT state and GC pressure never leak into another's figures. Nothing here touches the network.
+ * Sessions are made the way the edge makes them: the real SessionRegistry and MemorySessionStore (as
+ * app.ts wires them), each session opened from a "request" whose fields are slices of a request head
+ * (as the HTTP parser and the handler produce them), its decision built as the authorizer builds it.
  *
- * Measured per library/config:
- *   (a) memory: heapUsed + arrayBuffers after full GC with N entries, minus a baseline that already holds
- *       the keys[] and values[] arrays (so the figure is the store's own overhead per entry);
- *   (b) set ns/op for N inserts into an empty store (whole fill, and best tenth);
- *   (c) get ns/op for N random hits (5 passes of N/5: median and best);
- *   (d) bounded store: max = N/10, insert N: size stays <= max? cost? (node-cache `maxKeys` THROWS
- *       ECACHEFULL instead of evicting: counted explicitly);
- *   (e) TTL: lru-cache per-entry `ttl` (lazy expiry + purgeStale) vs node-cache `stdTTL` + the
- *       `checkperiod` sweep (a synchronous O(n) walk of every key, run on a timer).
+ * Jobs:
+ *   memory  bytes per stored session (heapUsed + arrayBuffers after full GCs, minus the baseline, / N),
+ *           for allowed sessions from plain requests, from requests with 14 KB of other headers, and for
+ *           one-request denied sessions; the cost of an open (joinOrOpen + apply), of a get by marker and
+ *           by join key, and the longest single open (a Map growing rehashes; GC pauses listed apart).
+ *   sweep   N denied sessions expire at once: how long until the store's own timer has removed them all,
+ *           the longest sweep slice, the event loop's longest delay meanwhile (and the longest GC pause,
+ *           which is in it), the cost of a sweep with nothing due, and the heap afterwards.
+ *   lru     the alternative: lru-cache (the previous store) holding the same N sessions with a TTL; one
+ *           purgeStale() with all of them expired, and with none expired (its only way to drop unread
+ *           expired entries walks them all, with the event loop stopped).
+ *   open    hardening item 9: opening sessions with one shared X-Session-Name and 30,000 open, no limit.
  */
 import { fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LRUCache } from 'lru-cache';
-import NodeCache from 'node-cache';
+import { pino } from 'pino';
+import { verdictFromHeaders } from '../src/auth/backends/response.js';
+import type { Decision } from '../src/auth/types.js';
+import { buildConfig } from '../src/config/load.js';
+import { EdgeMetrics } from '../src/metrics/metrics.js';
+import { findParam, removeParam, splitTarget } from '../src/proxy/query.js';
+import { MemorySessionStore } from '../src/session/memory.js';
+import { SessionRegistry } from '../src/session/registry.js';
+import type { Session, SessionOrigin } from '../src/session/session.js';
 
-// ---------------------------------------------------------------------------------------------
-// Shared types
-// ---------------------------------------------------------------------------------------------
-
-interface Decision {
-  result: 'allow' | 'deny';
-  reason: string;
-  expiresAt: number;
-  sessionName: string;
-  source: 'backend' | 'cache';
-}
-
+type MemoryVariant = 'allowed' | 'allowed-14k-headers' | 'denied';
 type Job =
-  | { kind: 'full'; label: string; lib: 'node-cache'; useClones: boolean; n: number }
-  | { kind: 'full'; label: string; lib: 'lru-cache'; ttl: boolean; n: number }
-  | { kind: 'bounded'; label: string; lib: 'node-cache-maxKeys' | 'node-cache-fifo' | 'lru-cache'; ttl: boolean; n: number; max: number }
-  | { kind: 'ttl'; label: string; lib: 'node-cache' | 'lru-cache'; n: number };
+  | { kind: 'memory'; label: string; n: number; variant: MemoryVariant }
+  | { kind: 'sweep'; label: string; n: number }
+  | { kind: 'lru'; label: string; n: number }
+  | { kind: 'open'; label: string; n: number };
 
-interface MemFigures {
-  heapUsedDeltaMiB: number;
+interface MemoryResult {
+  kind: 'memory';
+  label: string;
+  n: number;
+  variant: MemoryVariant;
+  storeEntries: { granted: number; ungranted: number };
+  heapDeltaMiB: number;
   arrayBuffersDeltaMiB: number;
-  totalDeltaMiB: number;
-  bytesPerEntry: number;
+  bytesPerSession: number;
   rssAfterMiB: number;
+  openNsPerOp: number;
+  openBestTenthNsPerOp: number;
+  longestOpenMs: number;
+  opensOver1ms: number;
+  longestGcPauseDuringFillMs: number;
+  /** Median wall time of 5 passes, and CPU time over all of them. */
+  getByIdNs: { wall: number; cpu: number };
+  getByJoinKeyNs: { wall: number; cpu: number };
 }
 
-interface FullResult {
-  kind: 'full';
+interface SweepResult {
+  kind: 'sweep';
   label: string;
   n: number;
-  size: number;
-  mem: MemFigures;
-  setNsPerOp: number;
-  setBestChunkNsPerOp: number;
-  setCpuPct: number;
-  getNsPerOp: number;
-  getBestNsPerOp: number;
-  getPassesNs: number[];
-  hits: number;
+  ttlMs: number;
+  fillSeconds: number;
+  sizeAtExpiry: number;
+  secondsFromExpiryToEmpty: number;
+  sweepSlices: number;
+  longestSliceMs: number;
+  longestSliceCpuMs: number;
+  medianSliceMs: number;
+  slicesOver5ms: number;
+  loopDelayMaxMs: number;
+  loopDelayP99Ms: number;
+  longestGcPauseMs: number;
+  idleSweepUs: number;
+  heapBeforeFillMiB: number;
+  heapFullMiB: number;
+  heapAfterSweepMiB: number;
 }
 
-interface BoundedResult {
-  kind: 'bounded';
+interface LruResult {
+  kind: 'lru';
   label: string;
   n: number;
-  max: number;
-  finalSize: number;
-  maxSizeSeen: number;
-  sizeStayedWithinMax: boolean;
-  evictedOrRejected: number;
-  cacheFullErrors: number;
-  firstErrorMessage: string | null;
-  nsPerOpAll: number;
-  nsPerOpFirstMax: number;
-  nsPerOpAfterFull: number;
-  newestKeysPresent: number;
-  oldestKeysPresent: number;
-  heapAfterMiB: number;
+  purgeStaleAllLiveMs: number;
+  purgeStaleAllExpiredMs: number;
+  removed: number;
 }
 
-interface TtlResult {
-  kind: 'ttl';
+interface OpenResult {
+  kind: 'open';
   label: string;
   n: number;
-  setNsPerOp: number;
-  sizeRightAfterExpiry: number;
-  sweepExpiredMs: number;
-  sweepExpiredRemoved: number;
-  sizeAfterSweep: number;
-  sweepLiveMs: number;
-  getAfterExpiryHits: number;
-  getAfterExpiryMisses: number;
-  timerNote: string;
-  timerLoopBlockMaxMs: number | null;
-  autopurge100kSetNsPerOp: number | null;
-  autopurge100kHeapMiB: number | null;
+  sessionsPerSecondPer5k: number[];
+  lastBlockSessionsPerSecond: number;
+  userIndexReads: number;
 }
 
-type ChildResult = FullResult | BoundedResult | TtlResult;
-
-// ---------------------------------------------------------------------------------------------
-// Helpers (used by the child)
-// ---------------------------------------------------------------------------------------------
+type ChildResult = MemoryResult | SweepResult | LruResult | OpenResult;
 
 const MiB = 1024 * 1024;
 
 function fullGc(): void {
   const g = globalThis.gc;
   if (!g) throw new Error('run the child with --expose-gc');
-  // Two full mark-compacts: the second collects what the first only made unreachable (weak refs).
   g();
   g();
 }
 
-function nowNs(): bigint {
-  return process.hrtime.bigint();
-}
-
-function nsPerOp(start: bigint, end: bigint, ops: number): number {
-  return ops === 0 ? 0 : Number(end - start) / ops;
+/** GCs, then lets FinalizationRegistry callbacks run (they release what the GC found), and GCs again. */
+async function settledGc(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    fullGc();
+    await sleep(50);
+  }
+  fullGc();
 }
 
 function round(x: number, digits = 1): number {
@@ -136,389 +134,322 @@ function round(x: number, digits = 1): number {
   return Math.round(x * f) / f;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
+/** The longest GC pause while `fn` runs (PerformanceObserver 'gc' entries). */
+function gcWatch(): { stop(): Promise<number> } {
+  let longest = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) longest = Math.max(longest, e.duration);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return {
+    async stop() {
+      await sleep(20); // entries are delivered asynchronously
+      obs.disconnect();
+      return longest;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Realistic requests: the edge as app.ts wires it, fields as the parser and the handler make them.
+// ---------------------------------------------------------------------------------------------
+
+const CHANNELS = 500;
+/** Distinct players among a million viewers: a few hundred User-Agent strings (~120 bytes). */
+const USER_AGENTS = Array.from(
+  { length: 300 },
+  (_, i) => `Mozilla/5.0 (SMART-TV; Linux; Tizen ${(i % 7) + 2}.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/${i}.0 TV Safari/537.36`,
+);
+const FILLER_14K = `X-Filler: ${'f'.repeat(14 * 1024 - 12)}`;
+const PATTERN = /^\/play\/(?<channel>[^/]+)(?<rest>\/.*)?$/;
+
+interface Edge {
+  sessions: SessionRegistry;
+  store: MemorySessionStore;
+}
+
+function makeEdge(n: number, file: Record<string, unknown> = {}, now?: () => number): Edge {
+  const config = buildConfig({ file: { ...file, auth: { maxEntries: n, maxUngranted: n, allowTtl: '1h', denyTtl: '1h', ...(file['auth'] as object | undefined) } } });
+  // The closures run later (eviction, scrape): `sessions` exists by then, as in app.ts.
+  const store = new MemorySessionStore({ maxGranted: config.auth.maxEntries, maxUngranted: config.auth.maxUngranted, onEvict: (s) => sessions.evicted(s), now });
+  const metrics = new EdgeMetrics({ store, activeSessions: () => sessions.table.countByKind() }, { processMetrics: false });
+  const sessions: SessionRegistry = new SessionRegistry({ store, auth: config.auth, limits: config.limits, idleTimeoutMs: config.session.idleTimeoutMs, log: pino({ level: 'silent' }), metrics, onExpiry: () => undefined });
+  return { sessions, store };
+}
+
+/** A 40-character token, unique per i. */
+function tokenOf(i: number): string {
+  return `${i.toString(16).padStart(8, '0')}a3f9c2e18b7d4c6fa0e5b9d1c3f7e2a4`;
 }
 
 /**
- * N distinct 22-char base64url session ids, i.e. randomBytes(16).toString('base64url') per key. One big
- * randomBytes() call sliced 16 bytes at a time gives identical strings; calling randomBytes(16) a million
- * times costs ~6 s on the bench VM and adds nothing to what is measured.
+ * What the handler hands the registry for request i, from a request head of its own (optionally with
+ * 14 KB of other headers): every string is a slice of that head, which a stored session must not keep.
  */
-function makeKeys(n: number): string[] {
-  const pool = randomBytes(16 * n);
-  const keys = new Array<string>(n);
-  for (let i = 0; i < n; i++) keys[i] = pool.toString('base64url', i * 16, i * 16 + 16);
-  return keys;
-}
-
-function makeValues(n: number): Decision[] {
-  const now = Date.now();
-  const values = new Array<Decision>(n);
-  for (let i = 0; i < n; i++) {
-    values[i] = { result: 'allow', reason: 'ok', expiresAt: now + 60_000 + i, sessionName: `user${i}`, source: 'backend' };
-  }
-  return values;
-}
-
-function randomOrder(n: number): Uint32Array {
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = Math.floor(Math.random() * n);
-  return order;
-}
-
-function memSnapshot(): { heapUsed: number; arrayBuffers: number; rss: number } {
-  const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, rss: m.rss };
-}
-
-/** Minimal common surface so the timing loops are identical for both libraries. */
-interface Store {
-  set(k: string, v: Decision): void;
-  get(k: string): Decision | undefined;
-  size(): number;
-  close(): void;
-}
-
-function nodeCacheStore(opts: NodeCache.Options): { store: Store; raw: NodeCache } {
-  const raw = new NodeCache(opts);
-  return {
-    raw,
-    store: {
-      set: (k, v) => {
-        raw.set(k, v);
-      },
-      get: (k) => raw.get<Decision>(k),
-      size: () => raw.getStats().keys,
-      close: () => raw.close(),
-    },
+function requestOrigin(i: number, big: boolean): SessionOrigin {
+  const ua = USER_AGENTS[i % USER_AGENTS.length]!;
+  // A head of its own per request (the parser makes fresh strings for every request).
+  const head = `GET /play/ch${(i * 7919) % CHANNELS}/index.m3u8?token=${tokenOf(i)}&device=stb&lang=en-US HTTP/1.1\r\nHost: edge.example.com:8080\r\nUser-Agent: ${ua}\r\nReferer: http://portal.example.com/\r\n${big ? FILLER_14K : 'Accept: */*'}\r\n\r\n`;
+  const field = (from: string, to: string): string => {
+    const a = head.indexOf(from) + from.length;
+    return head.slice(a, head.indexOf(to, a));
   };
+  const target = field('GET ', ' HTTP/1.1');
+  const { path: p, query } = splitTarget(target);
+  const channel = PATTERN.exec(p)!.groups!['channel']!;
+  const upstreamQuery = removeParam(query, 'edge_session');
+  const clientIp = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  return { channel, kind: 'hls', clientIp, userAgent: field('User-Agent: ', '\r\n'), host: field('Host: ', '\r\n'), path: p, query: upstreamQuery, token: tokenParamOf(upstreamQuery), referer: field('Referer: ', '\r\n') };
 }
 
-function lruStore(opts: LRUCache.Options<string, Decision, unknown>): { store: Store; raw: LRUCache<string, Decision> } {
-  const raw = new LRUCache<string, Decision>(opts);
-  return {
-    raw,
-    store: {
-      set: (k, v) => {
-        raw.set(k, v);
-      },
-      get: (k) => raw.get(k),
-      size: () => raw.size,
-      close: () => undefined,
-    },
-  };
+/** The token as the edge reads it; a refused (duplicate) one counts as none here. */
+function tokenParamOf(query: string): string | undefined {
+  const t = findParam(query, 'token');
+  return typeof t === 'string' ? t : undefined;
 }
 
-/** node-cache's housekeeping sweep is private; it is what the `checkperiod` timer runs. */
-interface NodeCacheInternals {
-  _checkData(startPeriod?: boolean): void;
+function openFromRequest(edge: Edge, i: number, big: boolean, now: number): Session {
+  return edge.sessions.joinOrOpen(requestOrigin(i, big), now);
+}
+
+/** The decision as the authorizer builds it from a middleware answer (object spreads included). */
+function decisionFor(i: number, allow: boolean, now: number): Decision {
+  const headers: Record<string, string> = allow ? { 'x-session-name': `user${i}`, 'x-userid': String(100000 + i) } : {};
+  const verdict = verdictFromHeaders(allow, allow ? 'backend_200' : 'backend_403', (name) => headers[name]);
+  return { ...verdict, source: 'backend', decidedAt: now };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Child: (a)(b)(c) full store of N entries
+// Child jobs
 // ---------------------------------------------------------------------------------------------
 
-function runFull(job: Extract<Job, { kind: 'full' }>): FullResult {
+async function runMemory(job: Extract<Job, { kind: 'memory' }>): Promise<MemoryResult> {
   const { n } = job;
-  const keys = makeKeys(n);
-  const values = makeValues(n);
-  const order = randomOrder(n);
-  fullGc();
-  const base = memSnapshot();
+  const edge = makeEdge(n);
+  const big = job.variant === 'allowed-14k-headers';
+  const allow = job.variant !== 'denied';
+  const now = Date.now();
+  // Allocated before the baseline: the bench's own arrays (to look sessions up) are not the store's.
+  const ids = new Array<string>(n).fill('');
+  const joinKeys = new Float64Array(n);
+  await settledGc();
+  const base = process.memoryUsage();
 
-  const store =
-    job.lib === 'node-cache'
-      ? // stdTTL: a realistic decision TTL; checkperiod 0 keeps the sweep timer out of the timing loops.
-        nodeCacheStore({ stdTTL: 600, checkperiod: 0, useClones: job.useClones }).store
-      : lruStore(job.ttl ? { max: n, ttl: 600_000 } : { max: n }).store;
-
-  // Cold fill, timed as a whole (includes the GCs it triggers) and per tenth: the best tenth is the
-  // figure least disturbed by other processes on a shared box. cpu/wall < ~100% means we were preempted.
-  const chunk = n / 10;
-  const chunkNs: number[] = [];
-  const cpu0 = process.cpuUsage();
-  const t0 = nowNs();
+  // Timed: the registry's work (joinOrOpen + apply). Not timed: making the request and the decision.
+  const gc = gcWatch();
+  const tenth = n / 10;
+  const tenths: number[] = [];
+  let total = 0n;
+  let longest = 0n;
+  let over1ms = 0;
   for (let c = 0; c < 10; c++) {
-    const c0 = nowNs();
-    for (let i = c * chunk, end = i + chunk; i < end; i++) store.set(keys[i]!, values[i]!);
-    chunkNs.push(nsPerOp(c0, nowNs(), chunk));
+    let chunk = 0n;
+    for (let i = c * tenth, end = i + tenth; i < end; i++) {
+      const origin = requestOrigin(i, big);
+      const decision = decisionFor(i, allow, now);
+      const s0 = process.hrtime.bigint();
+      const s = edge.sessions.joinOrOpen(origin, now);
+      edge.sessions.apply(s, decision, false);
+      const d = process.hrtime.bigint() - s0;
+      chunk += d;
+      if (d > longest) longest = d;
+      if (d > 1_000_000n) over1ms++;
+      ids[i] = s.id;
+      joinKeys[i] = s.joinKey;
+    }
+    total += chunk;
+    tenths.push(Number(chunk) / tenth);
   }
-  const t1 = nowNs();
-  const cpu = process.cpuUsage(cpu0);
-  const setNs = nsPerOp(t0, t1, n);
+  const openNs = Number(total) / n;
+  const longestGc = await gc.stop();
 
-  fullGc();
-  const after = memSnapshot();
+  await settledGc();
+  const after = process.memoryUsage();
   const heapDelta = after.heapUsed - base.heapUsed;
   const abDelta = after.arrayBuffers - base.arrayBuffers;
 
-  // N random hits in 5 passes of N/5 (each pass a different slice of the random order).
-  const passes: number[] = [];
+  // Random hits, in 5 passes of n/5: wall time per pass (median) and CPU time over all passes
+  // (CPU time does not count the time other processes had the core: steadier on a shared machine).
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = Math.floor(Math.random() * n);
   let hits = 0;
-  const per = n / 5;
-  for (let pass = 0; pass < 5; pass++) {
-    const g0 = nowNs();
-    for (let i = pass * per, end = i + per; i < end; i++) {
-      if (store.get(keys[order[i]!]!) !== undefined) hits++;
+  const lookups = (get: (i: number) => Session | undefined): { wallNs: number; cpuNs: number } => {
+    const passes: number[] = [];
+    const per = n / 5;
+    const cpu0 = process.cpuUsage();
+    for (let pass = 0; pass < 5; pass++) {
+      const g0 = process.hrtime.bigint();
+      for (let i = pass * per, end = i + per; i < end; i++) if (get(order[i]!) !== undefined) hits++;
+      passes.push(Number(process.hrtime.bigint() - g0) / per);
     }
-    passes.push(nsPerOp(g0, nowNs(), per));
-  }
-  const size = store.size();
-  store.close();
-  return {
-    kind: 'full',
+    const cpu = process.cpuUsage(cpu0);
+    return { wallNs: [...passes].sort((x, y) => x - y)[2]!, cpuNs: ((cpu.user + cpu.system) * 1000) / n };
+  };
+  const byId = lookups((i) => edge.store.get(ids[i]!));
+  const byJoin = lookups((i) => edge.store.getByJoinKey(joinKeys[i]!));
+  if (hits !== 2 * n) throw new Error(`lookups missed: ${2 * n - hits}`);
+
+  const result: MemoryResult = {
+    kind: 'memory',
     label: job.label,
     n,
-    size,
-    mem: {
-      heapUsedDeltaMiB: round(heapDelta / MiB),
-      arrayBuffersDeltaMiB: round(abDelta / MiB),
-      totalDeltaMiB: round((heapDelta + abDelta) / MiB),
-      bytesPerEntry: Math.round((heapDelta + abDelta) / n),
-      rssAfterMiB: round(after.rss / MiB),
-    },
-    setNsPerOp: round(setNs),
-    setBestChunkNsPerOp: round(Math.min(...chunkNs)),
-    setCpuPct: Math.round(((cpu.user + cpu.system) * 1000 * 100) / Number(t1 - t0)),
-    getNsPerOp: round(median(passes)),
-    getBestNsPerOp: round(Math.min(...passes)),
-    getPassesNs: passes.map((p) => round(p)),
-    hits,
+    variant: job.variant,
+    storeEntries: { granted: edge.store.stats('granted').entries, ungranted: edge.store.stats('ungranted').entries },
+    heapDeltaMiB: round(heapDelta / MiB),
+    arrayBuffersDeltaMiB: round(abDelta / MiB),
+    bytesPerSession: Math.round((heapDelta + abDelta) / n),
+    rssAfterMiB: round(after.rss / MiB),
+    openNsPerOp: round(openNs),
+    openBestTenthNsPerOp: round(Math.min(...tenths)),
+    longestOpenMs: round(Number(longest) / 1e6, 2),
+    opensOver1ms: over1ms,
+    longestGcPauseDuringFillMs: round(longestGc, 2),
+    getByIdNs: { wall: round(byId.wallNs), cpu: round(byId.cpuNs) },
+    getByJoinKeyNs: { wall: round(byJoin.wallNs), cpu: round(byJoin.cpuNs) },
   };
+  await edge.store.close();
+  return result;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Child: (d) bounded store, max = n/10, insert n distinct sessions
-// ---------------------------------------------------------------------------------------------
+const SWEEP_TTL_MS = 3000;
 
-function errorName(err: unknown): string {
-  return err instanceof Error ? err.name : String(err);
-}
-
-function runBounded(job: Extract<Job, { kind: 'bounded' }>): BoundedResult {
-  const { n, max } = job;
-  const keys = makeKeys(n);
-  const values = makeValues(n);
-  let cacheFullErrors = 0;
-  let firstErrorMessage: string | null = null;
-  let maxSizeSeen = 0;
-
-  let insert: (i: number) => void;
-  let size: () => number;
-  let has: (k: string) => boolean;
-  let close: () => void = () => undefined;
-
-  if (job.lib === 'lru-cache') {
-    const c = new LRUCache<string, Decision>(job.ttl ? { max, ttl: 600_000 } : { max });
-    insert = (i) => {
-      c.set(keys[i]!, values[i]!);
-    };
-    size = () => c.size;
-    has = (k) => c.has(k);
-  } else if (job.lib === 'node-cache-maxKeys') {
-    // node-cache's only bound: maxKeys. When full, set() throws ECACHEFULL; nothing is evicted.
-    const c = new NodeCache({ stdTTL: 600, checkperiod: 0, useClones: false, maxKeys: max });
-    insert = (i) => {
-      try {
-        c.set(keys[i]!, values[i]!);
-      } catch (err) {
-        if (errorName(err) !== 'ECACHEFULL') throw err;
-        cacheFullErrors++;
-        if (firstErrorMessage === null) firstErrorMessage = `${errorName(err)}: ${err instanceof Error ? err.message : ''}`;
-      }
-    };
-    size = () => c.getStats().keys;
-    has = (k) => c.has(k);
-    close = () => c.close();
-  } else {
-    // What you would have to write yourself to get eviction out of node-cache: a FIFO ring of
-    // inserted keys, deleting the oldest before each insert once full (FIFO, not LRU).
-    const c = new NodeCache({ stdTTL: 600, checkperiod: 0, useClones: false });
-    const ring = new Array<string>(max);
-    let head = 0;
-    let count = 0;
-    insert = (i) => {
-      const k = keys[i]!;
-      if (count === max) {
-        c.del(ring[head]!);
-        count--;
-      }
-      c.set(k, values[i]!);
-      ring[head] = k;
-      head = (head + 1) % max;
-      count++;
-    };
-    size = () => c.getStats().keys;
-    has = (k) => c.has(k);
-    close = () => c.close();
-  }
-
-  fullGc();
-  const t0 = nowNs();
-  let tFull = t0;
-  for (let i = 0; i < n; i++) {
-    insert(i);
-    if (i === max - 1) tFull = nowNs();
-    if ((i & 1023) === 0) maxSizeSeen = Math.max(maxSizeSeen, size());
-  }
-  const t1 = nowNs();
-  maxSizeSeen = Math.max(maxSizeSeen, size());
-  const finalSize = size();
-
-  let newest = 0;
-  for (let i = n - max; i < n; i++) if (has(keys[i]!)) newest++;
-  let oldest = 0;
-  for (let i = 0; i < max; i++) if (has(keys[i]!)) oldest++;
-  fullGc();
-  const heapAfter = process.memoryUsage().heapUsed;
-  close();
-
-  return {
-    kind: 'bounded',
-    label: job.label,
-    n,
-    max,
-    finalSize,
-    maxSizeSeen,
-    sizeStayedWithinMax: maxSizeSeen <= max,
-    evictedOrRejected: n - finalSize,
-    cacheFullErrors,
-    firstErrorMessage,
-    nsPerOpAll: round(nsPerOp(t0, t1, n)),
-    nsPerOpFirstMax: round(nsPerOp(t0, tFull, max)),
-    nsPerOpAfterFull: round(nsPerOp(tFull, t1, n - max)),
-    newestKeysPresent: newest,
-    oldestKeysPresent: oldest,
-    heapAfterMiB: round(heapAfter / MiB),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Child: (e) TTL behaviour. Half the entries get a 200 ms TTL, half a 600 s default.
-// ---------------------------------------------------------------------------------------------
-
-const SHORT_TTL_MS = 200;
-
-async function runTtl(job: Extract<Job, { kind: 'ttl' }>): Promise<TtlResult> {
+async function runSweep(job: Extract<Job, { kind: 'sweep' }>): Promise<SweepResult> {
   const { n } = job;
-  const keys = makeKeys(n);
-  const values = makeValues(n);
-  const half = n >> 1;
-
-  if (job.lib === 'lru-cache') {
-    // ttlAutopurge: one setTimeout per entry. Measured first, on 100k only (the config to avoid at 1M).
-    const m = Math.min(100_000, n);
-    fullGc();
-    const h0 = process.memoryUsage().heapUsed;
-    const ap = new LRUCache<string, Decision>({ max: m, ttl: 600_000, ttlAutopurge: true });
-    const a0 = nowNs();
-    for (let i = 0; i < m; i++) ap.set(keys[i]!, values[i]!);
-    const a1 = nowNs();
-    fullGc();
-    const h1 = process.memoryUsage().heapUsed;
-    ap.clear(); // clears the per-entry timers so the child can exit
-
-    const c = new LRUCache<string, Decision>({ max: n, ttl: 600_000 });
-    const shortOpts = { ttl: SHORT_TTL_MS };
-    const t0 = nowNs();
-    for (let i = 0; i < half; i++) c.set(keys[i]!, values[i]!, shortOpts);
-    for (let i = half; i < n; i++) c.set(keys[i]!, values[i]!);
-    const t1 = nowNs();
-    await sleep(SHORT_TTL_MS + 150);
-    const sizeRightAfterExpiry = c.size; // lazy: expired entries still occupy slots until touched/purged
-    const s0 = nowNs();
-    c.purgeStale();
-    const s1 = nowNs();
-    const sizeAfterSweep = c.size;
-    const l0 = nowNs();
-    c.purgeStale(); // nothing stale: pure scan cost over the live half
-    const l1 = nowNs();
-    let hits = 0;
-    let misses = 0;
-    for (let i = 0; i < n; i++) {
-      if (c.get(keys[i]!) === undefined) misses++;
-      else hits++;
-    }
-
-
-    return {
-      kind: 'ttl',
-      label: job.label,
-      n,
-      setNsPerOp: round(nsPerOp(t0, t1, n)),
-      sizeRightAfterExpiry,
-      sweepExpiredMs: round(Number(s1 - s0) / 1e6),
-      sweepExpiredRemoved: sizeRightAfterExpiry - sizeAfterSweep,
-      sizeAfterSweep,
-      sweepLiveMs: round(Number(l1 - l0) / 1e6),
-      getAfterExpiryHits: hits,
-      getAfterExpiryMisses: misses,
-      timerNote: 'no timer: expiry is lazy (get/has) or explicit purgeStale(); ttlAutopurge adds one setTimeout per entry',
-      timerLoopBlockMaxMs: null,
-      autopurge100kSetNsPerOp: round(nsPerOp(a0, a1, m)),
-      autopurge100kHeapMiB: round((h1 - h0) / MiB),
-    };
-  }
-
-  // node-cache
-  const c = new NodeCache({ stdTTL: 600, checkperiod: 0, useClones: false });
-  const internals = c as unknown as NodeCacheInternals;
-  const t0 = nowNs();
-  for (let i = 0; i < half; i++) c.set(keys[i]!, values[i]!, SHORT_TTL_MS / 1000); // ttl is in SECONDS
-  for (let i = half; i < n; i++) c.set(keys[i]!, values[i]!);
-  const t1 = nowNs();
-  await sleep(SHORT_TTL_MS + 150);
-  const sizeRightAfterExpiry = c.getStats().keys;
-  const s0 = nowNs();
-  internals._checkData(false); // exactly what each checkperiod tick runs: for (key in data) _check(key)
-  const s1 = nowNs();
-  const sizeAfterSweep = c.getStats().keys;
-  const l0 = nowNs();
-  internals._checkData(false); // nothing expired: pure walk over the live half
-  const l1 = nowNs();
-  let hits = 0;
-  let misses = 0;
+  // The store's clock stands still while it fills, then jumps past the TTL: all N expire at the
+  // same moment (the worst case; filling takes longer than any TTL on this machine).
+  let clock = Date.now();
+  const edge = makeEdge(n, { auth: { denyTtl: `${SWEEP_TTL_MS}ms`, staleGrace: `${SWEEP_TTL_MS}ms` } }, () => clock);
+  await settledGc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const now = Date.now();
+  const f0 = Date.now();
   for (let i = 0; i < n; i++) {
-    if (c.get<Decision>(keys[i]!) === undefined) misses++;
-    else hits++;
+    const s = openFromRequest(edge, i, false, now);
+    edge.sessions.apply(s, decisionFor(i, false, now), false);
   }
-  c.close();
+  const fillSeconds = (Date.now() - f0) / 1000;
+  await settledGc();
+  const heapFull = process.memoryUsage().heapUsed;
 
-  // The real timer: checkperiod = 1 s on the live store; watch the event loop while it fires.
-  const timed = new NodeCache({ stdTTL: 600, checkperiod: 1, useClones: false });
-  for (let i = half; i < n; i++) timed.set(keys[i]!, values[i]!);
-  const h = monitorEventLoopDelay({ resolution: 5 });
-  h.enable();
-  await sleep(2_300);
-  h.disable();
-  timed.close();
+  // A sweep with nothing due (the store's every-second cost while all sessions are alive).
+  const i0 = process.hrtime.bigint();
+  for (let i = 0; i < 1000; i++) edge.store.sweep();
+  const idleSweepUs = Number(process.hrtime.bigint() - i0) / 1000 / 1000;
 
+  // Time every slice the store's own timer runs.
+  // Wall time (what the event loop saw) and CPU time (the same minus the time other processes had
+  // the core: on a shared machine the wall figure includes being descheduled).
+  const slices: number[] = [];
+  const sliceCpu: number[] = [];
+  const sweep = edge.store.sweep.bind(edge.store);
+  edge.store.sweep = (): boolean => {
+    const c0 = process.cpuUsage();
+    const s0 = process.hrtime.bigint();
+    const more = sweep();
+    slices.push(Number(process.hrtime.bigint() - s0) / 1e6);
+    const c = process.cpuUsage(c0);
+    sliceCpu.push((c.user + c.system) / 1000);
+    return more;
+  };
+  const sizeAtExpiry = edge.store.size;
+  clock += SWEEP_TTL_MS + 1000; // every entry, and the bucket it is in, is due
+  const expiry = Date.now();
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const gc = gcWatch();
+  const deadline = Date.now() + 120_000;
+  while (edge.store.size > 0 && Date.now() < deadline) await sleep(5);
+  const emptyAt = Date.now();
+  loop.disable();
+  const longestGc = await gc.stop();
+  const busy = slices.filter((ms) => ms > 0.05);
+  await settledGc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  await edge.store.close();
   return {
-    kind: 'ttl',
+    kind: 'sweep',
     label: job.label,
     n,
-    setNsPerOp: round(nsPerOp(t0, t1, n)),
-    sizeRightAfterExpiry,
-    sweepExpiredMs: round(Number(s1 - s0) / 1e6),
-    sweepExpiredRemoved: sizeRightAfterExpiry - sizeAfterSweep,
-    sizeAfterSweep,
-    sweepLiveMs: round(Number(l1 - l0) / 1e6),
-    getAfterExpiryHits: hits,
-    getAfterExpiryMisses: misses,
-    timerNote: 'checkperiod timer (default 600 s, unref) walks ALL keys synchronously each tick; close() stops it',
-    timerLoopBlockMaxMs: round(h.max / 1e6),
-    autopurge100kSetNsPerOp: null,
-    autopurge100kHeapMiB: null,
+    ttlMs: SWEEP_TTL_MS,
+    fillSeconds: round(fillSeconds),
+    sizeAtExpiry,
+    secondsFromExpiryToEmpty: round((emptyAt - expiry) / 1000, 2),
+    sweepSlices: busy.length,
+    longestSliceMs: round(Math.max(0, ...slices), 2),
+    longestSliceCpuMs: round(Math.max(0, ...sliceCpu), 2),
+    medianSliceMs: round([...slices].filter((ms) => ms > 0.05).sort((x, y) => x - y)[Math.floor(busy.length / 2)] ?? 0, 2),
+    slicesOver5ms: slices.filter((ms) => ms > 5).length,
+    loopDelayMaxMs: round(loop.max / 1e6, 1),
+    loopDelayP99Ms: round(loop.percentile(99) / 1e6, 1),
+    longestGcPauseMs: round(longestGc, 1),
+    idleSweepUs: round(idleSweepUs, 2),
+    heapBeforeFillMiB: round(heapBefore / MiB),
+    heapFullMiB: round(heapFull / MiB),
+    heapAfterSweepMiB: round(heapAfter / MiB),
   };
+}
+
+async function runLru(job: Extract<Job, { kind: 'lru' }>): Promise<LruResult> {
+  const { n } = job;
+  const edge = makeEdge(n);
+  const now = Date.now();
+  const ttl = 2000;
+  // lru-cache's clock stands still while it fills, then jumps past the TTL (as in the sweep job).
+  let clock = now;
+  const lru = new LRUCache<string, Session>({ max: n, ttl, ttlAutopurge: false, perf: { now: () => clock } });
+  for (let i = 0; i < n; i++) {
+    const s = openFromRequest(edge, i, false, now);
+    lru.set(s.id, s);
+  }
+  const l0 = process.hrtime.bigint();
+  lru.purgeStale(); // nothing expired yet: the walk alone
+  const liveMs = Number(process.hrtime.bigint() - l0) / 1e6;
+  clock += ttl + 1;
+  await sleep(20); // lru-cache keeps reading its clock for ttlResolution (1 ms) before it asks again
+  const before = lru.size;
+  const e0 = process.hrtime.bigint();
+  lru.purgeStale();
+  const expiredMs = Number(process.hrtime.bigint() - e0) / 1e6;
+  const removed = before - lru.size;
+  await edge.store.close();
+  return { kind: 'lru', label: job.label, n, purgeStaleAllLiveMs: round(liveMs), purgeStaleAllExpiredMs: round(expiredMs), removed };
+}
+
+async function runOpen(job: Extract<Job, { kind: 'open' }>): Promise<OpenResult> {
+  const { n } = job;
+  const edge = makeEdge(1_000_000);
+  let reads = 0;
+  const table = edge.sessions.table;
+  const ofUser = table.ofUser.bind(table);
+  table.ofUser = (key: string) => {
+    reads++;
+    return ofUser(key);
+  };
+  const now = Date.now();
+  const block = 5000;
+  const rates: number[] = [];
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const s = openFromRequest(edge, i, false, now);
+    edge.sessions.apply(s, { allow: true, reason: 'backend_200', sessionName: 'shared', source: 'backend', decidedAt: now }, false);
+    if (!edge.sessions.activate(s)) throw new Error('refused');
+    if ((i + 1) % block === 0) {
+      const t2 = process.hrtime.bigint();
+      rates.push(Math.round(block / (Number(t2 - t) / 1e9)));
+      t = t2;
+    }
+  }
+  edge.sessions.closeAll();
+  await edge.store.close();
+  return { kind: 'open', label: job.label, n, sessionsPerSecondPer5k: rates, lastBlockSessionsPerSecond: rates.at(-1) ?? 0, userIndexReads: reads };
 }
 
 async function childMain(job: Job): Promise<void> {
   let result: ChildResult;
-  if (job.kind === 'full') result = runFull(job);
-  else if (job.kind === 'bounded') result = runBounded(job);
-  else result = await runTtl(job);
+  if (job.kind === 'memory') result = await runMemory(job);
+  else if (job.kind === 'sweep') result = await runSweep(job);
+  else if (job.kind === 'lru') result = await runLru(job);
+  else result = await runOpen(job);
   await new Promise<void>((resolve, reject) => {
     if (!process.send) {
       reject(new Error('child must be started with an IPC channel'));
@@ -535,12 +466,12 @@ async function childMain(job: Job): Promise<void> {
 
 const SELF = fileURLToPath(import.meta.url);
 const TSX_LOADER = import.meta.resolve('tsx');
-const CHILD_TIMEOUT_MS = 60_000;
+const CHILD_TIMEOUT_MS = 1_200_000;
 
 function runChild(job: Job): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = fork(SELF, ['--child', JSON.stringify(job)], {
-      execArgv: ['--expose-gc', '--max-old-space-size=4096', '--import', TSX_LOADER],
+      execArgv: ['--expose-gc', '--max-old-space-size=8192', '--import', TSX_LOADER],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result: ChildResult | undefined;
@@ -565,7 +496,7 @@ function runChild(job: Job): Promise<ChildResult> {
 
 function fmt(x: number | null | undefined): string {
   if (x === null || x === undefined) return 'n/a';
-  return x.toLocaleString('en-US', { maximumFractionDigits: 1 });
+  return x.toLocaleString('en-US', { maximumFractionDigits: 2 });
 }
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -577,108 +508,90 @@ function table(header: string[], rows: (string | number)[][]): string {
 async function parentMain(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const n = quick ? 100_000 : 1_000_000;
-  const max = n / 10;
   const jobs: Job[] = [
-    { kind: 'full', label: 'node-cache useClones:false', lib: 'node-cache', useClones: false, n },
-    { kind: 'full', label: 'node-cache useClones:true (default)', lib: 'node-cache', useClones: true, n },
-    { kind: 'full', label: 'lru-cache {max}', lib: 'lru-cache', ttl: false, n },
-    { kind: 'full', label: 'lru-cache {max, ttl}', lib: 'lru-cache', ttl: true, n },
-    { kind: 'bounded', label: 'node-cache maxKeys (useClones:false)', lib: 'node-cache-maxKeys', ttl: false, n, max },
-    { kind: 'bounded', label: 'node-cache + hand-rolled FIFO del', lib: 'node-cache-fifo', ttl: false, n, max },
-    { kind: 'bounded', label: 'lru-cache {max}', lib: 'lru-cache', ttl: false, n, max },
-    { kind: 'bounded', label: 'lru-cache {max, ttl}', lib: 'lru-cache', ttl: true, n, max },
-    { kind: 'ttl', label: 'node-cache stdTTL + checkperiod', lib: 'node-cache', n },
-    { kind: 'ttl', label: 'lru-cache per-entry ttl', lib: 'lru-cache', n },
+    { kind: 'memory', label: 'allowed, plain requests', n, variant: 'allowed' },
+    { kind: 'memory', label: 'allowed, requests with 14 KB of other headers', n, variant: 'allowed-14k-headers' },
+    { kind: 'memory', label: 'denied, one request each', n, variant: 'denied' },
+    { kind: 'sweep', label: `${n.toLocaleString('en-US')} denied sessions expiring at once`, n },
+    { kind: 'lru', label: 'lru-cache {max, ttl} purgeStale()', n },
+    { kind: 'open', label: 'one X-Session-Name, no limit', n: 30_000 },
   ];
 
+  // --only memory,sweep: run some jobs (the JSON then holds only those).
+  const onlyIdx = process.argv.indexOf('--only');
+  const only = onlyIdx === -1 ? undefined : new Set((process.argv[onlyIdx + 1] ?? '').split(','));
   const started = Date.now();
   const loadAvgAtStart = os.loadavg()[0] ?? 0;
   const results: ChildResult[] = [];
   for (const job of jobs) {
+    if (only !== undefined && !only.has(job.kind)) continue;
     const t = Date.now();
-    process.stderr.write(`[decision-store] ${job.kind.padEnd(7)} ${job.label} ... `);
-    const r = await runChild(job);
+    process.stderr.write(`[decision-store] ${job.kind.padEnd(6)} ${job.label} ... `);
+    results.push(await runChild(job));
     process.stderr.write(`${((Date.now() - t) / 1000).toFixed(1)} s\n`);
-    results.push(r);
   }
-
-  const full = results.filter((r): r is FullResult => r.kind === 'full');
-  const bounded = results.filter((r): r is BoundedResult => r.kind === 'bounded');
-  const ttl = results.filter((r): r is TtlResult => r.kind === 'ttl');
+  const memory = results.filter((r): r is MemoryResult => r.kind === 'memory');
+  const sweep = results.filter((r): r is SweepResult => r.kind === 'sweep');
+  const lru = results.filter((r): r is LruResult => r.kind === 'lru');
+  const open = results.filter((r): r is OpenResult => r.kind === 'open');
 
   const out: string[] = [];
-  out.push(`## Decision store: ${n.toLocaleString('en-US')} sessions (node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString()})`);
+  out.push(`## Session store: ${n.toLocaleString('en-US')} sessions (node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString()})`);
   out.push('');
-  out.push('### (a)(b)(c) Full store: memory above keys/values baseline, set and get cost');
+  out.push('### Memory and cost per session');
   out.push('');
   out.push(
     table(
-      ['store', 'heap Δ MiB', 'arrayBuffers Δ MiB', 'total Δ MiB', 'bytes/entry', 'set ns/op (all / best tenth)', 'get ns/op (median / best of 5)', 'hits'],
-      full.map((r) => [
+      ['sessions', 'granted / ungranted', 'heap Δ MiB', 'bytes/session', 'open ns (all / best tenth)', 'longest open ms (opens > 1 ms)', 'longest GC pause ms', 'get by marker ns (wall / CPU)', 'get by join key ns (wall / CPU)'],
+      memory.map((r) => [
         r.label,
-        r.mem.heapUsedDeltaMiB,
-        r.mem.arrayBuffersDeltaMiB,
-        r.mem.totalDeltaMiB,
-        r.mem.bytesPerEntry,
-        `${fmt(r.setNsPerOp)} / ${fmt(r.setBestChunkNsPerOp)}`,
-        `${fmt(r.getNsPerOp)} / ${fmt(r.getBestNsPerOp)}`,
-        r.hits,
+        `${fmt(r.storeEntries.granted)} / ${fmt(r.storeEntries.ungranted)}`,
+        r.heapDeltaMiB + r.arrayBuffersDeltaMiB,
+        r.bytesPerSession,
+        `${fmt(r.openNsPerOp)} / ${fmt(r.openBestTenthNsPerOp)}`,
+        `${fmt(r.longestOpenMs)} (${fmt(r.opensOver1ms)})`,
+        r.longestGcPauseDuringFillMs,
+        `${fmt(r.getByIdNs.wall)} / ${fmt(r.getByIdNs.cpu)}`,
+        `${fmt(r.getByJoinKeyNs.wall)} / ${fmt(r.getByJoinKeyNs.cpu)}`,
       ]),
     ),
   );
   out.push('');
-  out.push(`### (d) Bounded store: max ${max.toLocaleString('en-US')}, insert ${n.toLocaleString('en-US')} distinct sessions`);
+  out.push('### Expiry: the store sweeps by itself');
   out.push('');
   out.push(
     table(
-      ['store', 'final size', 'max size seen', '≤ max?', 'ECACHEFULL thrown', 'ns/op all', 'ns/op once full', `newest ${max / 1000}k present`, `oldest ${max / 1000}k present`],
-      bounded.map((r) => [
+      ['case', 'TTL', 'entries at expiry', 's from expiry to empty', 'sweep slices', 'slice ms: median / longest (longest CPU)', 'slices > 5 ms', 'loop delay max / p99 ms', 'longest GC pause ms', 'idle sweep µs', 'heap MiB before / full / after'],
+      sweep.map((r) => [
         r.label,
-        r.finalSize,
-        r.maxSizeSeen,
-        r.sizeStayedWithinMax ? 'yes' : 'NO',
-        r.cacheFullErrors,
-        r.nsPerOpAll,
-        r.nsPerOpAfterFull,
-        r.newestKeysPresent,
-        r.oldestKeysPresent,
+        `${r.ttlMs / 1000} s`,
+        r.sizeAtExpiry,
+        r.secondsFromExpiryToEmpty,
+        r.sweepSlices,
+        `${fmt(r.medianSliceMs)} / ${fmt(r.longestSliceMs)} (${fmt(r.longestSliceCpuMs)})`,
+        r.slicesOver5ms,
+        `${fmt(r.loopDelayMaxMs)} / ${fmt(r.loopDelayP99Ms)}`,
+        r.longestGcPauseMs,
+        r.idleSweepUs,
+        `${fmt(r.heapBeforeFillMiB)} / ${fmt(r.heapFullMiB)} / ${fmt(r.heapAfterSweepMiB)}`,
       ]),
     ),
   );
-  const firstErr = bounded.find((r) => r.firstErrorMessage !== null)?.firstErrorMessage;
-  if (firstErr) out.push(`\nnode-cache maxKeys error when full: \`${firstErr}\``);
   out.push('');
-  out.push(
-    `### (e) TTL: ${(n / 2).toLocaleString('en-US')} entries with ${SHORT_TTL_MS} ms TTL + ${(n / 2).toLocaleString('en-US')} with 600 s, checked after ${SHORT_TTL_MS + 150} ms. ` +
-      'Sweep = one node-cache checkperiod pass (`_checkData`) / one lru-cache `purgeStale()`',
-  );
+  out.push(table(['alternative', 'entries', 'purgeStale() all live ms', 'purgeStale() all expired ms', 'removed'], lru.map((r) => [r.label, r.n, r.purgeStaleAllLiveMs, r.purgeStaleAllExpiredMs, r.removed])));
   out.push('');
-  out.push(
-    table(
-      ['store', 'set ns/op', 'size before sweep', 'sweep (expired) ms', 'removed', 'sweep (all live) ms', 'get hits / misses', 'checkperiod tick: max loop block ms', 'ttlAutopurge 100k: set ns/op, heap MiB'],
-      ttl.map((r) => [
-        r.label,
-        r.setNsPerOp,
-        r.sizeRightAfterExpiry,
-        r.sweepExpiredMs,
-        r.sweepExpiredRemoved,
-        r.sweepLiveMs,
-        `${fmt(r.getAfterExpiryHits)} / ${fmt(r.getAfterExpiryMisses)}`,
-        r.timerLoopBlockMaxMs === null ? 'no timer' : r.timerLoopBlockMaxMs,
-        r.autopurge100kSetNsPerOp === null ? 'n/a' : `${fmt(r.autopurge100kSetNsPerOp)}, ${fmt(r.autopurge100kHeapMiB)}`,
-      ]),
-    ),
-  );
-  for (const r of ttl) out.push(`\n- ${r.label}: ${r.timerNote}`);
+  out.push('### Opening sessions of one shared X-Session-Name (hardening item 9)');
+  out.push('');
+  out.push(table(['case', 'sessions', 'sessions/s per 5k block', 'user index reads'], open.map((r) => [r.label, r.n, r.sessionsPerSecondPer5k.map((x) => fmt(x)).join(', '), r.userIndexReads])));
   out.push(
     `\nTotal wall time ${((Date.now() - started) / 1000).toFixed(1)} s. 1-min load average at start ${fmt(loadAvgAtStart)}, end ${fmt(os.loadavg()[0])} ` +
-      `(timings are single-threaded; above ~1 means other work shared the 2 cores: prefer the "best" columns, memory figures are unaffected).`,
+      '(timings are single-threaded; above ~1 means other work shared the 2 cores: prefer the "best" columns; memory figures are unaffected).',
   );
   console.log(out.join('\n'));
 
   const dir = path.join(path.dirname(SELF), 'results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, quick ? 'decision-store.quick.json' : 'decision-store.json');
+  const file = path.join(dir, quick ? 'decision-store.quick.json' : only !== undefined ? 'decision-store.only.json' : 'decision-store.json');
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
@@ -688,12 +601,11 @@ async function parentMain(): Promise<void> {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     totalMemMiB: Math.round(os.totalmem() / MiB),
     n,
-    boundedMax: max,
     loadAvg1AtStart: loadAvgAtStart,
     loadAvg1AtEnd: os.loadavg()[0] ?? 0,
     wallSeconds: (Date.now() - started) / 1000,
   };
-  writeFileSync(file, `${JSON.stringify({ meta, full, bounded, ttl }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ meta, memory, sweep, lru, open }, null, 2)}\n`);
   console.log(`\nJSON written to ${path.relative(process.cwd(), file)}`);
 }
 

@@ -15,7 +15,6 @@ import { Authorizer } from './auth/authorizer.js';
 import { createBackends, overallTimeoutMs } from './auth/backends/index.js';
 import { LocalRules } from './auth/rules.js';
 import { defaultActionMeans, type LocalPolicy } from './auth/authorizer.js';
-import { MemorySessionStore } from './cache/session-store.js';
 import { cidrList } from './config/cidr.js';
 import { describeConfig } from './config/load.js';
 import { redactUrl } from './redact.js';
@@ -35,6 +34,7 @@ import type { Dispatcher } from 'undici';
 import { answerClientError, refuseConnect } from './proxy/client-error.js';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
+import { MemorySessionStore } from './session/memory.js';
 import { SessionRegistry } from './session/registry.js';
 
 /** Slow-loris guard: a request head must arrive within this time. */
@@ -75,7 +75,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   let config = initialConfig;
   const log = options.log ?? createLogger(config.log.level);
   // Components reference each other through closures that run later (eviction, scrape, timers).
-  const store = new MemorySessionStore(config.auth.maxEntries, (s) => sessions.evicted(s));
+  const store = new MemorySessionStore({ maxGranted: config.auth.maxEntries, maxUngranted: config.auth.maxUngranted, onEvict: (s) => sessions.evicted(s) });
   const mediaCache = config.cache.maxBytes > 0 ? new MediaCache({ maxBytes: config.cache.maxBytes, maxEntryBytes: config.cache.maxObjectBytes }) : undefined;
   const metrics = new EdgeMetrics(
     { store, activeSessions: () => sessions.table.countByKind(), openStreams: () => forwarder.openStreams, cache: mediaCache, fanout: { get channelCount() { return fanout?.channelCount ?? 0; }, get viewerCount() { return fanout?.viewerCount ?? 0; } } },
@@ -178,7 +178,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     await authorizer.close();
     await forwarder.close();
     await notifier?.close();
-    store.close();
+    await store.close();
     await new Promise<void>((resolve) => {
       adminServer.close(() => resolve());
       adminServer.closeAllConnections();
@@ -213,7 +213,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       const before = flatten(describeConfig(config));
       const after = flatten(describeConfig(next));
       const changed = Object.keys({ ...before, ...after }).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
-      const needsRestart = changed.filter((k) => k === 'auth.maxEntries' || !RELOADABLE.some((r) => k === r || k.startsWith(`${r}.`)));
+      const needsRestart = changed.filter((k) => k === 'auth.maxEntries' || k === 'auth.maxUngranted' || !RELOADABLE.some((r) => k === r || k.startsWith(`${r}.`)));
       const backendChanged = changed.some((k) => k.startsWith('backend.') || k.startsWith('backends'));
       authorizer.reconfigure({
         ...(backendChanged && { backend: createBackends(next.backends, metrics) }),
@@ -224,7 +224,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       sessions.reconfigure({ auth: next.auth, limits: next.limits, idleTimeoutMs: next.session.idleTimeoutMs, maxStreamsPerSession: next.session.maxStreams });
       log.level = next.log.level;
       // Keep the settings that could not change live as they are, so `config` says what is in force.
-      config = needsRestart.length === 0 ? next : { ...config, backend: next.backend, backends: next.backends, rules: next.rules, securetoken: next.securetoken, auth: { ...next.auth, maxEntries: config.auth.maxEntries }, limits: next.limits, session: { ...config.session, idleTimeoutMs: next.session.idleTimeoutMs, maxStreams: next.session.maxStreams }, log: { ...config.log, level: next.log.level } };
+      config = needsRestart.length === 0 ? next : { ...config, backend: next.backend, backends: next.backends, rules: next.rules, securetoken: next.securetoken, auth: { ...next.auth, maxEntries: config.auth.maxEntries, maxUngranted: config.auth.maxUngranted }, limits: next.limits, session: { ...config.session, idleTimeoutMs: next.session.idleTimeoutMs, maxStreams: next.session.maxStreams }, log: { ...config.log, level: next.log.level } };
       log.info({ changed: changed.filter((k) => !needsRestart.includes(k)), needsRestart }, 'configuration reloaded');
       if (needsRestart.length > 0) log.warn({ settings: needsRestart }, 'these changed settings take effect only after a restart');
       return needsRestart;

@@ -6,6 +6,7 @@
  */
 import type { SessionRegistry } from '../session/registry.js';
 import { isWellFormedSessionId } from '../session/session.js';
+import { STORE_TIERS } from '../session/store.js';
 import { viewOf, type SessionPage } from '../session/table.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { decodePathSegment } from './request.js';
@@ -39,7 +40,7 @@ export function handleApi(method: string, path: string, query: URLSearchParams, 
     if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
     return {
       status: 200,
-      body: { sessions: sessions.table.size, byKind: sessions.table.countByKind(), byChannel: sessions.table.countByChannel(), decisionStore: { entries: sessions.store.size, evictions: sessions.store.evictions } },
+      body: { sessions: sessions.table.size, byKind: sessions.table.countByKind(), byChannel: sessions.table.countByChannel(), decisionStore: { entries: sessions.store.size, evictions: sessions.store.evictions, byTier: Object.fromEntries(STORE_TIERS.map((t) => [t, sessions.store.stats(t)])) } },
     };
   }
   if (path === '/api/overview') {

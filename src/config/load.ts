@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
-import { OPTIONS, type OptionSpec } from './options.js';
+import { OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
 
 import type { BackendConfig, BackendEntry, CacheConfig, CorsConfig, EdgeConfig } from './schema.js';
@@ -275,6 +275,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       staleGraceMs: get<number>('auth.staleGrace'),
       maxEntries: get<number>('auth.maxEntries'),
       recheck: get('auth.recheck'),
+      maxUngranted: get<number | undefined>('auth.maxUngranted') ?? defaultMaxUngranted(get<number>('auth.maxEntries')),
     },
     session: {
       param,

@@ -34,6 +34,18 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
  */
 export const DEFAULT_MAX_STREAMS_PER_SESSION = 2;
 
+/**
+ * Default bound of the ungranted tier, as a share of --max-sessions: it
+ * scales with the memory the operator gave the store, a flood of denied
+ * tokens adds at most a tenth to it, and at the default 1M (100k entries,
+ * 10 s deny TTL) it still remembers a sustained 10,000 denied sessions/s.
+ */
+export const DEFAULT_UNGRANTED_SHARE = 0.1;
+
+export function defaultMaxUngranted(maxEntries: number): number {
+  return Math.max(1, Math.ceil(maxEntries * DEFAULT_UNGRANTED_SHARE));
+}
+
 export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
 export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
@@ -91,7 +103,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'auth.maxTtl', flag: '--max-ttl', env: 'EDGE_MAX_TTL', kind: 'duration', default: '7d', group: 'Decisions', help: 'cap on any TTL the middleware sends' },
   { path: 'auth.staleGrace', flag: '--stale-grace', env: 'EDGE_STALE_GRACE', kind: 'duration', default: '30s', group: 'Decisions', help: 'an expired allow is still served (while re-checked) for this long; past it the session is gone' },
   { path: 'auth.recheck', flag: '--recheck', env: 'EDGE_RECHECK', kind: 'enum', values: RECHECK_MODES, default: 'ttl', group: 'Decisions', help: 'ttl: re-check an allow when its TTL runs out; never: the first middleware answer holds while the session is used (one-shot tokens: Ministra via --backend-type http); kicks and limits still apply' },
-  { path: 'auth.maxEntries', flag: '--max-sessions', env: 'EDGE_MAX_SESSIONS', kind: 'int', default: 1_000_000, group: 'Decisions', help: 'decision store size (sessions); least recently used are evicted' },
+  { path: 'auth.maxEntries', flag: '--max-sessions', env: 'EDGE_MAX_SESSIONS', kind: 'int', default: 1_000_000, group: 'Decisions', help: 'granted sessions kept at most (ever allowed: playing, idle, or ended and refused); the oldest unused are evicted' },
+  { path: 'auth.maxUngranted', flag: '--max-ungranted-sessions', env: 'EDGE_MAX_UNGRANTED_SESSIONS', kind: 'int', group: 'Decisions', help: 'sessions never allowed (waiting for the middleware, or denied) kept at most, apart from the granted ones; oldest evicted first (default: a tenth of --max-sessions)' },
 
   // Sessions
   { path: 'session.param', flag: '--session-param', env: 'EDGE_SESSION_PARAM', kind: 'string', default: 'edge_session', group: 'Sessions', help: 'query parameter the edge adds to rewritten playlist URIs' },

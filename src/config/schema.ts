@@ -52,7 +52,10 @@ export interface AuthConfig {
   readonly unavailableTtlMs: number;
   readonly maxTtlMs: number;
   readonly staleGraceMs: number;
+  /** Bound of the granted tier of the session store (--max-sessions). */
   readonly maxEntries: number;
+  /** Bound of the ungranted tier: sessions never allowed (pending or denied). */
+  readonly maxUngranted: number;
   /** `never`: the first middleware (or rule) answer holds for the session's life, no re-check by TTL. */
   readonly recheck: RecheckMode;
 }

@@ -6,6 +6,7 @@
  * dashboards show 0 rather than "no data".
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { STORE_TIERS, type StoreTier, type TierStats } from '../session/store.js';
 
 export type RequestKind = 'playlist' | 'segment' | 'stream' | 'other';
 export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
@@ -67,8 +68,7 @@ export interface BackendLoad {
 }
 
 export interface StoreStats {
-  readonly size: number;
-  readonly evictions: number;
+  stats(tier: StoreTier): TierStats;
 }
 
 /** Read at scrape time (STYLE §8: gauges are computed, not tracked). */
@@ -245,15 +245,25 @@ export class EdgeMetrics {
     const uncaught = new Counter({ name: 'edge_uncaught_errors_total', help: 'Exceptions and promise rejections that escaped every handler (logged, the edge kept running), by kind.', labelNames: ['kind'] as const, registers });
     this.uncaughtErrors = table(UNCAUGHT_KINDS, (kind) => zeroed(uncaught.labels(kind)));
 
-    new Gauge({ name: 'edge_decision_store_entries', help: 'Sessions in the decision store.', registers, collect() { this.set(store.size); } });
+    // tier: granted (ever allowed, bound --max-sessions) or ungranted (pending or denied, bound --max-ungranted-sessions).
+    new Gauge({
+      name: 'edge_decision_store_entries',
+      help: 'Sessions in the decision store, by tier (granted: ever allowed; ungranted: pending or denied).',
+      labelNames: ['tier'] as const,
+      registers,
+      collect() {
+        for (const tier of STORE_TIERS) this.set({ tier }, store.stats(tier).entries);
+      },
+    });
     new Counter({
       name: 'edge_decision_store_evictions_total',
-      help: 'Sessions evicted because the decision store was full.',
+      help: 'Sessions evicted because their tier of the decision store was full, by tier.',
+      labelNames: ['tier'] as const,
       registers,
       collect() {
         // prom-client counters only go up; computed at scrape time from the store's own count.
         this.reset();
-        this.inc(store.evictions);
+        for (const tier of STORE_TIERS) this.inc({ tier }, store.stats(tier).evictions);
       },
     });
 

@@ -331,7 +331,6 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
         {
           channel,
           kind: kind === 'stream' ? 'mpegts' : 'hls',
-          joinKey: `${channel}\n${token ?? upstreamQuery}\n${clientIp}\n${userAgent}`,
           clientIp,
           userAgent,
           host: req.headers.host ?? '',

@@ -29,8 +29,6 @@ export function isWellFormedSessionId(text: string): boolean {
 export interface SessionOrigin {
   readonly channel: string;
   readonly kind: SessionKind;
-  /** channel + token + IP + User-Agent: a reload of the same URL by the same player joins the session. */
-  readonly joinKey: string;
   readonly clientIp: string;
   readonly userAgent: string;
   readonly host: string;
@@ -42,11 +40,55 @@ export interface SessionOrigin {
   readonly referer: string;
 }
 
+/**
+ * The join key: channel + token (the whole query without one) + client IP +
+ * User-Agent, hashed to 53 bits. A reload of the same URL by the same player
+ * joins the session (Flussonic keys sessions the same way, PROTOCOLS §5).
+ * A number, not the concatenated string: the string cost ~250 bytes per
+ * stored session and kept the request's strings alive (hardening issue,
+ * item 6). A hash can collide: `isSameJoin` confirms a match field by field,
+ * so a collision only means a reload opens a new session.
+ */
+export function joinKeyOf(origin: SessionOrigin): number {
+  const rest = origin.token ?? origin.query;
+  const kind = origin.token === undefined ? 0x71 /* q */ : 0x74; /* t */
+  const lo = fnv(origin.userAgent, fnv(origin.clientIp, fnv(rest, fnv(origin.channel, kind ^ 0x811c9dc5, 0x01000193), 0x01000193), 0x01000193), 0x01000193);
+  const hi = fnv(origin.userAgent, fnv(origin.clientIp, fnv(rest, fnv(origin.channel, kind ^ 0x050c5d1f, 0x5bd1e995), 0x5bd1e995), 0x5bd1e995), 0x5bd1e995);
+  // 21 + 32 bits: an exact integer in a double (Number.MAX_SAFE_INTEGER is 2^53 - 1).
+  return (hi >>> 11) * 0x100000000 + (lo >>> 0);
+}
+
+/** FNV-1a style, 32 bits, over `s` and a separator (so "ab"+"c" and "a"+"bc" differ). */
+function fnv(s: string, seed: number, prime: number): number {
+  let h = seed;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), prime);
+  h = Math.imul(h ^ 0x0a, prime);
+  return h ^ (h >>> 15);
+}
+
+/** Whether a request from `origin` is the same player on the same URL as `session` (what the join key hashes). */
+export function isSameJoin(session: Session, origin: SessionOrigin): boolean {
+  return (
+    session.channel === origin.channel &&
+    session.clientIp === origin.clientIp &&
+    session.userAgent === origin.userAgent &&
+    (origin.token === undefined ? session.token === undefined && session.query === origin.query : session.token === origin.token)
+  );
+}
+
+/** Shared by every session without an open stream (typed read-only: nobody adds to it). */
+const NO_STREAMS: ReadonlySet<Closable> = new Set();
+
+/**
+ * Every field is set in the constructor in one order, so that all sessions
+ * share one hidden class; the strings are the registry's compact copies
+ * (registry.ts): nothing here may point into a request.
+ */
 export class Session implements SessionOrigin {
   readonly id: string;
   readonly channel: string;
   kind: SessionKind;
-  readonly joinKey: string;
+  readonly joinKey: number;
   readonly clientIp: string;
   readonly userAgent: string;
   readonly host: string;
@@ -69,8 +111,8 @@ export class Session implements SessionOrigin {
   granted = false;
   /** Why the session ended (a deny from a re-check), or undefined while it lives. */
   endReason: string | undefined = undefined;
-  /** Open MPEG-TS responses; a deny closes them. */
-  readonly streams = new Set<Closable>();
+  /** Open MPEG-TS responses; created with the first one (an empty Set costs ~300 bytes per stored session). */
+  private openStreams: Set<Closable> | undefined = undefined;
   /** In the session table (open): a recent HLS request or a live MPEG-TS connection. */
   active = false;
   /** Key of the per-user limit this session counts against, while open. */
@@ -87,11 +129,11 @@ export class Session implements SessionOrigin {
   activatedAt = 0;
   bytesAtActivation = 0;
 
-  constructor(id: string, origin: SessionOrigin, now: number) {
+  constructor(id: string, origin: SessionOrigin, now: number, joinKey: number = joinKeyOf(origin)) {
     this.id = id;
     this.channel = origin.channel;
     this.kind = origin.kind;
-    this.joinKey = origin.joinKey;
+    this.joinKey = joinKey;
     this.clientIp = origin.clientIp;
     this.userAgent = origin.userAgent;
     this.host = origin.host;
@@ -101,6 +143,30 @@ export class Session implements SessionOrigin {
     this.referer = origin.referer;
     this.openedAt = now;
     this.lastSeenAt = now;
+  }
+
+  /** Open MPEG-TS responses; a deny closes them. */
+  get streams(): ReadonlySet<Closable> {
+    return this.openStreams ?? NO_STREAMS;
+  }
+
+  addStream(stream: Closable): void {
+    (this.openStreams ??= new Set()).add(stream);
+  }
+
+  /** False when `stream` was not attached (already detached). */
+  deleteStream(stream: Closable): boolean {
+    if (this.openStreams?.delete(stream) !== true) return false;
+    if (this.openStreams.size === 0) this.openStreams = undefined;
+    return true;
+  }
+
+  /** Destroys every open stream and forgets them. */
+  destroyStreams(): void {
+    const streams = this.openStreams;
+    if (streams === undefined) return;
+    this.openStreams = undefined;
+    for (const stream of streams) stream.destroy();
   }
 
   /** Short, non-secret tag for logs: the ID itself is a bearer credential. */

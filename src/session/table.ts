@@ -103,6 +103,8 @@ export function viewOf(s: Session): SessionView {
   };
 }
 
+const NO_SESSIONS: ReadonlySet<Session> = new Set();
+
 export class SessionTable {
   private readonly open = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
@@ -160,10 +162,18 @@ export class SessionTable {
     return true;
   }
 
-  /** Open sessions of a user (key as built by the registry), oldest first. */
-  ofUser(userKey: string): Session[] {
-    const set = this.byUser.get(userKey);
-    return set === undefined ? [] : [...set].sort((a, b) => a.openedAt - b.openedAt);
+  /**
+   * Open sessions of a user (key as built by the registry), oldest first: in
+   * the order they were opened or resumed, which is the Set's insertion
+   * order, so nothing is sorted (item 9: a sort per open made one shared
+   * X-Session-Name with 30k sessions 2.4× slower to open).
+   */
+  ofUser(userKey: string): ReadonlySet<Session> {
+    return this.byUser.get(userKey) ?? NO_SESSIONS;
+  }
+
+  countOfUser(userKey: string): number {
+    return this.byUser.get(userKey)?.size ?? 0;
   }
 
   values(): IterableIterator<Session> {

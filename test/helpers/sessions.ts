@@ -21,7 +21,7 @@ export function injectSessions(app: EdgeApp, count: number, o: InjectOptions = {
   for (let i = 0; i < count; i++) {
     const channel = o.channel?.(i) ?? `ch${i % 10}`;
     const s = app.sessions.joinOrOpen(
-      { channel, kind: 'hls', joinKey: `injected-${first}-${i}`, clientIp: `10.0.${(i >> 8) & 255}.${i & 255}`, userAgent: 'injected/1.0', host: 'edge', path: `/play/${channel}/index.m3u8`, query: '', token: undefined, referer: '' },
+      { channel, kind: 'hls', clientIp: `10.0.${(i >> 8) & 255}.${i & 255}`, userAgent: 'injected/1.0', host: 'edge', path: `/play/${channel}/index.m3u8`, query: '', token: undefined, referer: '' },
       first + i,
     );
     app.sessions.apply(s, { allow: true, reason: 'backend_200', sessionName: o.name?.(i) ?? `user${i}`, source: 'backend', decidedAt: now, ttlMs: 3_600_000 }, false);

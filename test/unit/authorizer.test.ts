@@ -4,11 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Authorizer } from '../../src/auth/authorizer.js';
 import type { AuthBackend, AuthRequest, BackendVerdict, Decision } from '../../src/auth/types.js';
-import { MemorySessionStore } from '../../src/cache/session-store.js';
 import { buildConfig } from '../../src/config/load.js';
 import { EdgeError } from '../../src/errors.js';
 import { CallShed } from '../../src/auth/guarded.js';
 import { EdgeMetrics } from '../../src/metrics/metrics.js';
+import { MemorySessionStore } from '../../src/session/memory.js';
 import { SessionRegistry } from '../../src/session/registry.js';
 import type { Session } from '../../src/session/session.js';
 
@@ -34,7 +34,7 @@ class FakeBackend implements AuthBackend {
 function setup(auth: Record<string, unknown> = {}) {
   let now = 1_000_000;
   const config = buildConfig({ file: { auth: { allowTtl: '10s', denyTtl: '2s', unavailableTtl: '1s', staleGrace: '5s', ...auth } } });
-  const store = new MemorySessionStore(100);
+  const store = new MemorySessionStore({ maxGranted: 100, maxUngranted: 100 });
   const log = pino({ level: 'silent' });
   const backend = new FakeBackend();
   const metrics = new EdgeMetrics({ store, activeSessions: () => sessions.table.countByKind() }, { processMetrics: false });
@@ -50,7 +50,7 @@ function setup(auth: Record<string, unknown> = {}) {
   });
   const authorizer: Authorizer = new Authorizer({ backend, auth: config.auth, backendTimeoutMs: 1000, sessions, metrics, log, now: () => now });
   const open = (token = 't'): Session =>
-    sessions.joinOrOpen({ channel: 'ch', kind: 'hls', joinKey: `ch\n${token}`, clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: `token=${token}`, token, referer: '' }, now);
+    sessions.joinOrOpen({ channel: 'ch', kind: 'hls', clientIp: '1.1.1.1', userAgent: 'ua', host: 'h', path: '/play/ch/index.m3u8', query: `token=${token}`, token, referer: '' }, now);
   return { backend, authorizer, sessions, open, metrics, advance: (ms: number) => (now += ms), now: () => now };
 }
 
@@ -86,7 +86,7 @@ describe('Authorizer', () => {
     authorizer.authorize(s, now());
     expect(backend.calls).toHaveLength(2);
     let closed = 0;
-    s.streams.add({ destroy: () => closed++ });
+    s.addStream({ destroy: () => closed++ });
     backend.answer({ allow: false, reason: 'backend_403' });
     await settle();
     expect(s.endReason).toBe('backend_403');
@@ -193,7 +193,7 @@ describe('Authorizer', () => {
     const p = authorizer.authorize(granted, now());
     backend.answer({ allow: true, reason: 'backend_200', sessionName: 'kept' });
     const decision = await p;
-    granted.streams.add({ destroy: () => undefined }); // an MPEG-TS viewer: no requests, its timer re-checks
+    granted.addStream({ destroy: () => undefined }); // an MPEG-TS viewer: no requests, its timer re-checks
     advance(10_001);
     expect(authorizer.authorize(granted, now())).toBe(decision);
     backend.answer(new CallShed('no slot in time', 1));

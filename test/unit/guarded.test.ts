@@ -26,7 +26,7 @@ const request = {} as AuthRequest;
 
 function setup(timeoutMs: number, concurrency: number) {
   const inner = new HeldBackend();
-  const metrics = new EdgeMetrics({ store: { size: 0, evictions: 0 }, activeSessions: () => ({ hls: 0, mpegts: 0 }) }, { processMetrics: false });
+  const metrics = new EdgeMetrics({ store: { stats: () => ({ entries: 0, evictions: 0 }) }, activeSessions: () => ({ hls: 0, mpegts: 0 }) }, { processMetrics: false });
   const guard = new GuardedBackend(inner, { timeoutMs, concurrency }, metrics);
   const count = async (name: string, labels: Record<string, string> = {}): Promise<number> =>
     (await metrics.registry.getSingleMetric(name)!.get()).values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((n, v) => n + v.value, 0);

@@ -7,7 +7,7 @@ import { Session, newSessionId } from '../../src/session/session.js';
 import { SessionTable, type SessionFilter } from '../../src/session/table.js';
 
 function session(openedAt: number, channel: string, name: string): Session {
-  const s = new Session(newSessionId(), { channel, kind: 'hls', joinKey: `k${openedAt}${Math.random()}`, clientIp: '10.0.0.1', userAgent: 'ua', host: 'edge', path: '/', query: '', token: undefined, referer: '' }, openedAt);
+  const s = new Session(newSessionId(), { channel, kind: 'hls', clientIp: '10.0.0.1', userAgent: 'ua', host: 'edge', path: '/', query: '', token: undefined, referer: '' }, openedAt);
   s.decision = { allow: true, reason: 'ok', source: 'backend', decidedAt: openedAt, sessionName: name };
   return s;
 }

@@ -6,7 +6,7 @@ import { EdgeMetrics } from '../../src/metrics/metrics.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 function edgeMetrics(): EdgeMetrics {
-  return new EdgeMetrics({ store: { size: 0, evictions: 0 }, activeSessions: () => ({ hls: 2, mpegts: 1 }) }, { processMetrics: false });
+  return new EdgeMetrics({ store: { stats: () => ({ entries: 0, evictions: 0 }) }, activeSessions: () => ({ hls: 2, mpegts: 1 }) }, { processMetrics: false });
 }
 
 describe('StatusSampler', () => {
