@@ -57,7 +57,7 @@ describe('iptvportal: answers', () => {
   it('200 allows for an hour when the portal sends no TTL', async () => {
     const { backend } = await setup();
     expect(IPTVPORTAL_DEFAULT_TTL_MS).toBe(3_600_000);
-    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
+    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
   });
 
   it.each([
@@ -66,13 +66,13 @@ describe('iptvportal: answers', () => {
   ])('200 with %j holds for %i ms', async (headers, ttlMs) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'allow', headers: { ...headers, 'X-Session-Name': 'sub-7' } });
-    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', ttlMs, sessionName: 'sub-7' });
+    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs, sessionName: 'sub-7' });
   });
 
   it.each([400, 401, 403, 404, 410])('%i denies with backend_%i', async (status) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status });
-    expect(await check(backend)).toEqual({ allow: false, reason: `backend_${status}` });
+    expect(await check(backend)).toEqual({ allow: false, reason: `backend_${status}`, status });
   });
 
   it.each([204, 302])('%i is neither a grant nor a deny: EDGE_ERR_BACKEND_INVALID', async (status) => {
@@ -133,8 +133,8 @@ describe('HTTPS middleware', () => {
     const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 
     const backend = track(new IptvportalBackend(clientOptions(url, { caFile: cert })));
-    expect(await check(backend, 'token=good&x=%2F')).toEqual({ allow: true, reason: 'backend_200', ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
-    expect(await check(backend, 'token=bad')).toEqual({ allow: false, reason: 'backend_403' });
+    expect(await check(backend, 'token=good&x=%2F')).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
+    expect(await check(backend, 'token=bad')).toEqual({ allow: false, reason: 'backend_403', status: 403 });
     expect(seen).toEqual(['/auth/arescrypt/?token=good&x=%2F', '/auth/arescrypt/?token=bad']);
 
     // Without the CA the certificate is not trusted: no answer, so "unavailable", never a grant.
