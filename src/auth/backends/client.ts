@@ -36,7 +36,8 @@ export interface MiddlewareAnswer {
   readonly body: string | undefined;
 }
 
-const FAILURE_CODE: Readonly<Record<string, ErrorCode>> = {
+/** The code a transport failure of a middleware call is recorded with (`check` reports the same). */
+export const TRANSPORT_FAILURE_CODE: Readonly<Record<string, ErrorCode>> = {
   timeout: 'EDGE_ERR_BACKEND_TIMEOUT',
   refused: 'EDGE_ERR_BACKEND_REFUSED',
   reset: 'EDGE_ERR_BACKEND_RESET',
@@ -96,7 +97,7 @@ export class MiddlewareClient {
     } catch (err) {
       if (signal.aborted) throw new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', 'middleware call aborted before its answer', { cause: err });
       const kind = classifyTransportError(err);
-      throw new EdgeError(FAILURE_CODE[kind]!, `middleware ${kind}: ${(err as Error).message}`, { cause: err });
+      throw new EdgeError(TRANSPORT_FAILURE_CODE[kind]!, `middleware ${kind}: ${(err as Error).message}`, { cause: err });
     }
     const { statusCode, headers: responseHeaders, body } = response;
     let text: string | undefined;
