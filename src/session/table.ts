@@ -76,10 +76,97 @@ export interface SessionView {
     readonly decidedAt: string | null;
     readonly expiresAt: string | null;
   };
+  /** Why the session was allowed or denied (operator issue, part 1). Flat: the close webhook sends it as why_* fields. */
+  readonly why: SessionWhy;
+  /**
+   * When the decision stops being fresh and the middleware is asked again (at
+   * the session's next request, or by a timer for an MPEG-TS stream); null
+   * while a check runs, and for an ended session.
+   */
+  readonly nextCheckAt: string | null;
+}
+
+export interface SessionWhy {
+  /** `securetoken` is a local rule of its own here; null while the first check runs. */
+  readonly decidedBy: 'rule' | 'securetoken' | 'backend' | 'default' | null;
+  /** The local rule's (or securetoken's) reason: `ip_allowed`, `token_denied`, `securetoken_expired`… */
+  readonly rule: string | null;
+  /** The middleware that answered, its HTTP status and its verdict's reason. */
+  readonly backend: string | null;
+  readonly status: number | null;
+  readonly reason: string | null;
+  /** The default action that applied, and why: the middleware's failure code, or `no_backend_configured`. */
+  readonly defaultAction: string | null;
+  readonly failure: string | null;
+  /** Why the session ended (kicked, a deny from its re-check, unique, limit), once it has. */
+  readonly ended: string | null;
+  /** A few words for a table cell: `backend portal 200`, `rule ip_allowed`, `default allow: timeout`. */
+  readonly short: string;
+  /** The same in one sentence. */
+  readonly text: string;
+}
+
+/** Largest time a Date holds: a decision kept "for ever" has no next check. */
+const MAX_DATE_MS = 8.64e15;
+
+/** `EDGE_ERR_BACKEND_TIMEOUT` → `timeout`: what a table cell has room for. */
+function shortFailure(failure: string): string {
+  return failure.replace(/^EDGE_ERR_BACKEND_/, '').toLowerCase();
+}
+
+function whyOf(s: Session): SessionWhy {
+  const why = whyWithoutShort(s);
+  let short: string;
+  switch (why.decidedBy) {
+    case null:
+      short = 'pending';
+      break;
+    case 'rule':
+    case 'securetoken':
+      short = `${why.decidedBy} ${why.rule}`;
+      break;
+    case 'default':
+      short = `default ${why.defaultAction ?? ''}: ${shortFailure(why.failure ?? '')}`;
+      break;
+    case 'backend':
+      short = `backend ${why.backend ?? ''} ${why.status ?? ''}${why.reason === `backend_${why.status}` ? '' : ` ${why.reason}`}`.replace(/ +/g, ' ').trim();
+      break;
+  }
+  return { ...why, short: why.ended === null ? short : `ended ${why.ended} (${short})` };
+}
+
+function whyWithoutShort(s: Session): Omit<SessionWhy, 'short'> {
+  const d = s.decision;
+  const ended = s.endReason ?? null;
+  const base = { rule: null, backend: null, status: null, reason: null, defaultAction: null, failure: null, ended };
+  const endText = ended === null ? '' : `; then ended (${ended})`;
+  if (d === undefined) return { ...base, decidedBy: null, text: `waiting for the first decision${endText}` };
+  const verb = d.allow ? 'allowed' : 'denied';
+  if (d.source === 'rule') {
+    const securetoken = d.reason.startsWith('securetoken_');
+    return { ...base, decidedBy: securetoken ? 'securetoken' : 'rule', rule: d.reason, text: `${verb} by ${securetoken ? 'securetoken' : 'a local rule'} (${d.reason})${endText}` };
+  }
+  if (d.source === 'default') {
+    const failure = d.failure ?? d.reason;
+    const action = d.defaultAction ?? null;
+    const because = d.reason === 'no_backend_configured' ? 'no middleware is configured' : `the middleware was unavailable (${failure})`;
+    return { ...base, decidedBy: 'default', defaultAction: action, failure, reason: d.reason, text: `${verb} by the default action${action === null ? '' : ` (${action})`}: ${because}${endText}` };
+  }
+  const status = d.status ?? null;
+  const backend = d.backend ?? null;
+  return {
+    ...base,
+    decidedBy: 'backend',
+    backend,
+    status,
+    reason: d.reason,
+    text: `${verb} by the middleware${backend === null ? '' : ` ${backend}`}${status === null ? '' : `: it answered ${status}`} (${d.reason})${endText}`,
+  };
 }
 
 export function viewOf(s: Session): SessionView {
   const d = s.decision;
+  const nextCheck = d === undefined || s.endReason !== undefined || s.pending !== undefined || !(s.expiresAt < MAX_DATE_MS) ? null : new Date(s.expiresAt).toISOString();
   return {
     id: s.id,
     channel: s.channel,
@@ -98,8 +185,10 @@ export function viewOf(s: Session): SessionView {
       reason: s.endReason ?? d?.reason ?? null,
       source: d?.source ?? null,
       decidedAt: d === undefined ? null : new Date(d.decidedAt).toISOString(),
-      expiresAt: d === undefined ? null : new Date(s.expiresAt).toISOString(),
+      expiresAt: d === undefined || !(s.expiresAt < MAX_DATE_MS) ? null : new Date(s.expiresAt).toISOString(),
     },
+    why: whyOf(s),
+    nextCheckAt: nextCheck,
   };
 }
 

@@ -81,6 +81,21 @@ describe('several backends in parallel', () => {
   });
 });
 
+describe('several backends: which one decided is kept on the session', () => {
+  it('the allow that won names its middleware and status; a deny names the first deny', async () => {
+    const no = await middleware({ behavior: { kind: 'deny', status: 401 } });
+    const yes = await middleware({ behavior: { kind: 'delay', ms: 50, then: 'allow' } });
+    const { edge } = await start({ backends: [{ name: 'no', url: no.url }, { name: 'yes', url: yes.url }] });
+    const pl = await httpRequest(`${edge.url}/play/ch1/v1/index.m3u8?token=t`);
+    const sid = /edge_session=([A-Za-z0-9_-]{22})/.exec(pl.body.toString())![1]!;
+    expect(edge.app.sessions.store.get(sid)!.decision).toMatchObject({ allow: true, source: 'backend', backend: 'yes', status: 200 });
+    const denied = await start({ backends: [{ name: 'no', url: no.url }, { name: 'down', url: await refusedUrl() }] });
+    expect((await httpRequest(`${denied.edge.url}/play/ch1/v1/index.m3u8?token=t`, { headers: { 'user-agent': 'UA' } })).status).toBe(403);
+    const session = denied.edge.app.sessions.store.getByJoinKey('ch1\nt\n127.0.0.1\nUA');
+    expect(session!.decision).toMatchObject({ allow: false, source: 'backend', backend: 'no', status: 401, reason: 'backend_401' });
+  });
+});
+
 describe('concurrency cap', () => {
   it('500 new sessions at once: never more than backend.concurrency calls at the middleware, all answered', async () => {
     let inFlight = 0;
