@@ -377,7 +377,7 @@ async function send(
   const status = res.statusCode ?? 0;
   const rawHeaders = res.rawHeaders;
   const response: ResponseFacts = { status, statusText: res.statusMessage ?? '', rawHeaders, headMs, totalMs: performance.now() - started, bodyBytes: body.bytes, bodyCut: body.cut, snippet: body.snippet };
-  steps.push({ step: 'http', ok: true, ms: headMs, detail: `${status} ${res.statusMessage ?? ''}`.trim() + ` in ${fmtMs(headMs)}, body ${body.cut ? `over ${options.maxBodyBytes} bytes (the edge reads no more)` : `${body.bytes} bytes`}` });
+  steps.push({ step: 'http', ok: true, ms: headMs, detail: `${`${status} ${res.statusMessage ?? ''}`.trim()}, body ${body.cut ? `over ${options.maxBodyBytes} bytes (the edge reads no more)` : `${body.bytes} bytes`}` });
   // As the edge's client hands it over: the first value of a header, names in lower case.
   const first = new Map<string, string>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {

@@ -14,9 +14,9 @@ const SKIP = '-';
 export function formatDuration(n: number): string {
   if (n < 1000 || n % 1000 !== 0) return `${n} ms`;
   const s = n / 1000;
+  if (s % 3600 === 0) return `${s / 3600}h`;
   if (s < 600 || s % 60 !== 0) return `${s}s`;
-  if (s < 36_000 || s % 3600 !== 0) return `${s / 60}m`;
-  return `${s / 3600}h`;
+  return `${s / 60}m`;
 }
 
 function fmtMs(n: number | undefined): string {

@@ -75,7 +75,7 @@ describe('check: allowed (exit 0)', () => {
     for (const [name, value] of pairs(seen.rawHeaders)) expect(r.stdout).toContain(`> ${name}: ${value}`);
     expect(seen.headers).toMatchObject({ 'x-channel-id': 'a001', 'x-real-ip': '10.1.2.3', 'x-real-path': '/play/a001/index.m3u8', 'x-real-ua': 'VLC/3.0', 'x-real-host': 'edge.example:8080' });
     for (const step of ['DNS', 'TCP', 'TLS', 'HTTP']) expect(r.stdout).toMatch(new RegExp(`[✓-] ${step}`));
-    expect(r.stdout).toContain('✓ HTTP  200 OK');
+    expect(r.stdout).toContain('✓ HTTP  200 OK, body 0 bytes');
     expect(r.stdout).toContain('< X-Session-Name: alice');
     expect(r.stdout).toContain('✓ ALLOW: allowed by the middleware http (it answered 200): backend_200');
     expect(r.stdout).toContain('the edge keeps this decision 60s (--allow-ttl)');
