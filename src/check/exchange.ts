@@ -225,6 +225,8 @@ async function connectAny(addresses: readonly string[], port: number, left: () =
     const target = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
     const result = await connectOnce(address, port, left());
     if ('socket' in result) {
+      // Failures from here on reach the TLS or HTTP step through their own listeners; this one keeps a late reset from throwing.
+      result.socket.on('error', () => undefined);
       const before = tried.length === 0 ? '' : ` (after ${tried.join('; ')})`;
       steps.push({ step: 'tcp', ok: true, ms: performance.now() - t0, detail: `connected to ${target}${before}` });
       return result.socket;

@@ -250,6 +250,17 @@ describe('check: the middleware is unavailable (exit 3), and what the default ac
     expect(r.stdout).toContain('unavailable: middleware answered 502 [EDGE_ERR_BACKEND_HTTP_5XX]');
   });
 
+  it.each([
+    ['garbage', 'not a valid HTTP response (HPE_', 'EDGE_ERR_BACKEND_INVALID'],
+    ['close', 'the connection closed without an answer (', 'EDGE_ERR_BACKEND_RESET'],
+  ] as const)('a middleware that answers %s: the HTTP step says which', async (behavior, detail, code) => {
+    const mw = await middleware({ behavior });
+    const r = await check(['--backend', `${mw.url}/auth`, VIEWER]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain(`✗ HTTP  ${detail}`);
+    expect(r.stdout).toContain(`[${code}]`);
+  });
+
   it('a name that does not resolve: the DNS step fails (an .invalid name: nothing is sent off the machine)', async () => {
     const r = await check(['--backend', 'http://middleware.invalid:8081/auth', VIEWER]);
     expect(r.code).toBe(3);
