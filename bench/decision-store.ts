@@ -33,7 +33,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LRUCache } from 'lru-cache';
 import { pino } from 'pino';
-import { verdictFromHeaders } from '../src/auth/backends/response.js';
+import { verdictFromAnswer } from '../src/auth/backends/response.js';
 import type { Decision } from '../src/auth/types.js';
 import { buildConfig } from '../src/config/load.js';
 import { EdgeMetrics } from '../src/metrics/metrics.js';
@@ -215,7 +215,7 @@ function openFromRequest(edge: Edge, i: number, big: boolean, now: number): Sess
 /** The decision as the authorizer builds it from a middleware answer (object spreads included). */
 function decisionFor(i: number, allow: boolean, now: number): Decision {
   const headers: Record<string, string> = allow ? { 'x-session-name': `user${i}`, 'x-userid': String(100000 + i) } : {};
-  const verdict = verdictFromHeaders(allow, allow ? 'backend_200' : 'backend_403', (name) => headers[name]);
+  const verdict = verdictFromAnswer(allow, allow ? 'backend_200' : 'backend_403', { status: allow ? 200 : 403, header: (name: string) => headers[name] });
   return { ...verdict, source: 'backend', decidedAt: now };
 }
 

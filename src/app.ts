@@ -66,7 +66,8 @@ export interface AppOptions {
   readonly processMetrics?: boolean;
 }
 
-function localPolicy(config: EdgeConfig): LocalPolicy {
+/** The rules and securetoken settings as the Authorizer (and `check`) use them. */
+export function localPolicy(config: EdgeConfig): LocalPolicy {
   const rules = new LocalRules(config.rules);
   return { rules: rules.empty ? undefined : rules, securetoken: config.securetoken };
 }

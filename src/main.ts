@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createApp } from './app.js';
+import { runCheckCommand } from './check/command.js';
 import { parseAdminArgs, runAdminCommand } from './cli/admin-client.js';
 import { helpText, parseArgs } from './cli/args.js';
 import { buildConfig, describeConfig, readConfigFile } from './config/load.js';
@@ -27,6 +28,9 @@ async function main(): Promise<number> {
   if (argv[0] === 'sessions' || argv[0] === 'kick') {
     const cmd = parseAdminArgs(argv[0], argv.slice(1), process.env);
     return runAdminCommand(cmd, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(`astra-auth-edge: ${t}`) });
+  }
+  if (argv[0] === 'check') {
+    return runCheckCommand(argv.slice(1), process.env, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
   }
   const args = parseArgs(argv);
   if (args.command === 'help') {

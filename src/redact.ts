@@ -17,11 +17,14 @@ export const REDACTED = '<redacted>';
 /** What URL credentials and URL query values become: a word that stays a valid URL. */
 const URL_REDACTED = 'redacted';
 
-/** Query values of a fixed set of parameter names replaced by `<redacted>` (the access log). */
+/** Query values of a fixed set of parameter names replaced by `<redacted>` (the access log) or another placeholder. */
 export class QueryRedactor {
   private readonly names: readonly string[];
 
-  constructor(names: Iterable<string>) {
+  constructor(
+    names: Iterable<string>,
+    private readonly replacement: string = REDACTED,
+  ) {
     this.names = [...new Set([...names].filter((n) => n !== '').map((n) => n.toLowerCase()))];
   }
 
@@ -38,7 +41,7 @@ export class QueryRedactor {
       if (eq !== query.length && eq < start) eq = nextEquals(query, start);
       // `name` without a value has nothing secret in it.
       if (eq < end && this.names.some((name) => isParamNamed(query, start, eq, name, true))) {
-        out += `${query.slice(copied, eq + 1)}${REDACTED}`;
+        out += `${query.slice(copied, eq + 1)}${this.replacement}`;
         copied = end;
       }
       start = end + 1;

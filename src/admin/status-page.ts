@@ -193,7 +193,7 @@ function makeRow(s) {
   cell(tr, 'td', who || '\\u2014');
   cell(tr, 'td', s.ip).title = s.userAgent;
   cell(tr, 'td', s.kind === 'mpegts' ? 'MPEG-TS' : 'HLS');
-  const r = { tr, duration: cell(tr, 'td', '', 'n'), bytes: cell(tr, 'td', '', 'n'), source: cell(tr, 'td', '') };
+  const r = { tr, duration: cell(tr, 'td', '', 'n'), bytes: cell(tr, 'td', '', 'n'), source: cell(tr, 'td', ''), next: cell(tr, 'td', '', 'n') };
   const button = document.createElement('button');
   button.type = 'button';
   button.textContent = 'Kick';
@@ -230,7 +230,12 @@ function renderSessions(list) {
     prev = r.tr;
     r.duration.textContent = fmtDuration(now - Date.parse(s.openedAt));
     r.bytes.textContent = fmtBytes(s.bytes);
-    r.source.textContent = s.decision.result === 'allow' ? s.decision.source || 'allow' : s.decision.result;
+    // Why it was let in (or not), in a few words; the whole sentence on hover. An older edge sends no why.
+    r.source.textContent = s.why ? s.why.short : s.decision.result === 'allow' ? s.decision.source || 'allow' : s.decision.result;
+    r.source.title = s.why ? s.why.text : '';
+    const due = s.nextCheckAt ? Date.parse(s.nextCheckAt) - now : null;
+    r.next.textContent = due == null ? '\u2014' : due <= 0 ? 'due' : 'in ' + fmtDuration(due);
+    r.next.title = s.nextCheckAt ? 'The middleware is asked again at ' + new Date(s.nextCheckAt).toLocaleTimeString() : 'No re-check scheduled';
   }
   for (const [id, r] of rows) if (!live.has(id)) { r.tr.remove(); rows.delete(id); }
   nextCursor = list.nextCursor;
@@ -327,7 +332,7 @@ ${chart('c-default', 'Default allows')}
 <section aria-labelledby="h-sessions"><div class="bar"><h2 id="h-sessions">Sessions (<span id="count">0</span>)</h2>
 <label>Filter <input id="filter" type="search" placeholder="channel or name" autocomplete="off"></label>
 <span class="pager"><button type="button" class="nav" id="prev" disabled>Previous</button><span id="range"></span><button type="button" class="nav" id="next" disabled>Next</button></span></div>
-<div class="scroll"><table aria-labelledby="h-sessions"><thead><tr><th scope="col">Channel</th><th scope="col">Name</th><th scope="col">IP</th><th scope="col">Kind</th><th scope="col" class="n">Duration</th><th scope="col" class="n">Bytes</th><th scope="col">Decision</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
+<div class="scroll"><table aria-labelledby="h-sessions"><thead><tr><th scope="col">Channel</th><th scope="col">Name</th><th scope="col">IP</th><th scope="col">Kind</th><th scope="col" class="n">Duration</th><th scope="col" class="n">Bytes</th><th scope="col">Decision</th><th scope="col" class="n">Next check</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
 <tbody id="rows"></tbody></table></div><p id="empty" hidden></p></section>
 </main>`;
 

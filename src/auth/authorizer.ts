@@ -21,8 +21,8 @@ import type { Logger } from 'pino';
 import { EdgeError } from '../errors.js';
 import type { AuthConfig, DefaultAction } from '../config/schema.js';
 import type { EdgeMetrics } from '../metrics/metrics.js';
-import type { LocalRules } from './rules.js';
-import { verifySecureToken } from './securetoken.js';
+import type { LocalRules, RuleResult } from './rules.js';
+import { verifySecureToken, type SecureTokenResult } from './securetoken.js';
 import { CallCancelled, CallShed } from './guarded.js';
 import type { Session } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
@@ -138,18 +138,8 @@ export class Authorizer {
    * becomes the default action's decision.
    */
   private async decide(session: Session, requestType: 'new' | 'update'): Promise<Decision> {
-    const local = this.local;
-    if (local?.rules !== undefined) {
-      const ruled = local.rules.evaluate({ clientIp: session.clientIp, token: session.token, userAgent: session.userAgent });
-      if (ruled !== undefined) return { allow: ruled.allow, reason: ruled.reason, source: 'rule', decidedAt: this.now() };
-    }
-    if (local?.securetoken.secret !== undefined) {
-      const verdict = verifySecureToken(session.token, { channel: session.channel, clientIp: session.clientIp }, { secret: local.securetoken.secret, bindIp: local.securetoken.bindIp }, this.now());
-      // A token that is no securetoken at all goes on to the middleware, if there is one.
-      if (!(verdict.reason === 'securetoken_malformed' && this.backend !== undefined)) {
-        return { ...verdict, source: 'rule', decidedAt: this.now() };
-      }
-    }
+    const local = decideLocally(this.local, session, this.backend !== undefined, this.now());
+    if (local.decided !== undefined) return { ...local.decided, source: 'rule', decidedAt: this.now() };
     if (this.backend === undefined) return this.fallback(session, REASON_NO_BACKEND);
     const request: AuthRequest = {
       sessionId: session.id,
@@ -170,9 +160,11 @@ export class Authorizer {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT')), this.backendTimeoutMs);
     this.inflight.add(controller);
+    const backend = this.backend;
     try {
-      const verdict = await this.backend.check(request, controller.signal);
-      return { ...verdict, source: 'backend', decidedAt: this.now() };
+      const verdict = await backend.check(request, controller.signal);
+      // Several middlewares name the one that decided (auth/parallel.ts); one is the backend itself.
+      return { backend: backend.name, ...verdict, source: 'backend', decidedAt: this.now() };
     } catch (err) {
       // Shutting down: not an outage, nothing to log.
       if (this.closed) return this.fallback(session, REASON_UNAVAILABLE);
@@ -184,7 +176,7 @@ export class Authorizer {
           `middleware unavailable (${code}): check --backend and the middleware; meanwhile ${defaultActionMeans(this.auth.defaultAction)}`,
         ),
       );
-      return this.fallback(session, REASON_UNAVAILABLE);
+      return this.fallback(session, REASON_UNAVAILABLE, code);
     } finally {
       clearTimeout(timer);
       this.inflight.delete(controller);
@@ -221,19 +213,20 @@ export class Authorizer {
   }
 
   /**
-   * The default action, for a middleware that is down or not configured. Counted per request
-   * served on it (edge_auth_failure_mode_allowed_total), by the request handler: not here.
+   * The default action, for a middleware that is down (`failure`: its EDGE_ERR_BACKEND_* code) or
+   * not configured. Counted per request served on it (edge_auth_failure_mode_allowed_total), by
+   * the request handler: not here.
    */
-  private fallback(session: Session, reason: string): Decision {
+  private fallback(session: Session, reason: string, failure?: string): Decision {
     const decidedAt = this.now();
     const ttlMs = this.auth.unavailableTtlMs;
     const action = this.auth.defaultAction;
     if (action === 'allow' || (action === 'keep-granted' && session.granted)) {
-      // A granted session keeps what the middleware told us about it (name, user).
+      // A granted session keeps what the middleware told us about it (name, user), not why it decided then.
       const previous = session.decision?.allow === true ? session.decision : undefined;
-      return { ...previous, allow: true, reason, source: 'default', decidedAt, ttlMs };
+      return { ...previous, allow: true, reason, source: 'default', decidedAt, ttlMs, defaultAction: action, failure };
     }
-    return { allow: false, reason, source: 'default', decidedAt, ttlMs };
+    return { allow: false, reason, source: 'default', decidedAt, ttlMs, defaultAction: action, ...(failure !== undefined && { failure }) };
   }
 
   /** SIGHUP: new decisions use the new backend and TTLs; the old backend closes once its calls are done. */
@@ -258,6 +251,39 @@ export class Authorizer {
     this.backend?.cancel?.();
     await this.backend?.close();
   }
+}
+
+/** The local policy's answer for a new session, step by step. */
+export interface LocalOutcome {
+  /** The first local rule that matched (auth/rules.ts), or undefined. */
+  readonly rule: RuleResult;
+  /** The securetoken check, when securetoken is configured and no rule decided. */
+  readonly securetoken: SecureTokenResult | undefined;
+  /** What decides, or undefined: the middleware is asked (or, with none, the default action applies). */
+  readonly decided: { readonly allow: boolean; readonly reason: string; readonly ttlMs?: number } | undefined;
+}
+
+const NOTHING_LOCAL: LocalOutcome = Object.freeze({ rule: undefined, securetoken: undefined, decided: undefined });
+
+/**
+ * Local rules first (documented order in auth/rules.ts), then an Astra
+ * securetoken. Pure: the Authorizer and `astra-auth-edge check` both decide
+ * with it, so the check shows exactly what the edge does.
+ */
+export function decideLocally(
+  local: LocalPolicy | undefined,
+  input: { readonly clientIp: string; readonly token: string | undefined; readonly userAgent: string; readonly channel: string },
+  hasBackend: boolean,
+  now: number,
+): LocalOutcome {
+  if (local === undefined) return NOTHING_LOCAL;
+  const rule = local.rules?.evaluate(input);
+  if (rule !== undefined) return { rule, securetoken: undefined, decided: rule };
+  if (local.securetoken.secret === undefined) return NOTHING_LOCAL;
+  const securetoken = verifySecureToken(input.token, input, { secret: local.securetoken.secret, bindIp: local.securetoken.bindIp }, now);
+  // A token that is no securetoken at all goes on to the middleware, if there is one.
+  const passOn = securetoken.reason === 'securetoken_malformed' && hasBackend;
+  return { rule: undefined, securetoken, decided: passOn ? undefined : securetoken };
 }
 
 /** What the default action does, in the words an operator reads in a log line. */

@@ -33,7 +33,9 @@ export class ParallelBackend implements AuthBackend {
       };
       for (const backend of this.backends) {
         backend.check(request, shared).then(
-          (verdict) => {
+          (answer) => {
+            // Which of them decided is kept on the session (the admin API's `why`).
+            const verdict = { ...answer, backend: backend.name };
             if (verdict.allow) {
               cancel.abort(new CallCancelled('another backend already allowed'));
               resolve(verdict);

@@ -46,6 +46,19 @@ export interface RuleInput {
   readonly userAgent: string;
 }
 
+/**
+ * The rules in the order evaluate() applies them, with their flag: what
+ * `astra-auth-edge check` lists (a unit test keeps this table and evaluate()
+ * in step).
+ */
+export const RULE_ORDER: readonly { readonly list: keyof RulesConfig; readonly flag: string; readonly reason: string; readonly allow: boolean }[] = [
+  { list: 'ipDeny', flag: '--ip-deny', reason: 'ip_denied', allow: false },
+  { list: 'ipAllow', flag: '--ip-allow', reason: 'ip_allowed', allow: true },
+  { list: 'userAgentDeny', flag: '--user-agent-deny', reason: 'user_agent_denied', allow: false },
+  { list: 'tokenDeny', flag: '--token-deny', reason: 'token_denied', allow: false },
+  { list: 'tokenAllow', flag: '--token-allow', reason: 'token_allowed', allow: true },
+];
+
 // Shared, frozen results: evaluate() allocates none.
 const IP_DENIED = Object.freeze({ allow: false, reason: 'ip_denied' });
 const IP_ALLOWED = Object.freeze({ allow: true, reason: 'ip_allowed' });

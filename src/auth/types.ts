@@ -4,6 +4,8 @@
  * what to do then is policy, decided in one place: the Authorizer.
  */
 
+import type { DefaultAction } from '../config/schema.js';
+
 /** What the edge knows about a request when it asks the middleware. */
 export interface AuthRequest {
   readonly sessionId: string;
@@ -39,6 +41,10 @@ export interface BackendVerdict {
   readonly allow: boolean;
   /** Short machine-readable reason: `backend_200`, `backend_403`, `expired`… */
   readonly reason: string;
+  /** The middleware's HTTP status, when it answered (absent when it decided without a call: `no_token`). */
+  readonly status?: number;
+  /** The name of the middleware that answered (set by the Authorizer, or by ParallelBackend for one of several). */
+  readonly backend?: string;
   /** TTL the middleware asked for (X-AuthDuration / Cache-Control max-age), ms. */
   readonly ttlMs?: number;
   /** Deny with a redirect target (X-Location). */
@@ -72,11 +78,18 @@ export interface AuthBackend {
  */
 export type DecisionSource = 'backend' | 'default' | 'rule' | 'shed';
 
-/** A decision as the edge keeps it on a session. */
+/**
+ * A decision as the edge keeps it on a session. Why it was made (the admin
+ * API's `why`) is read from these fields, all references to strings that
+ * exist anyway (a backend's name, a code): nothing is built per session.
+ */
 export interface Decision extends BackendVerdict {
   readonly source: DecisionSource;
   /** When it was made (ms since epoch). */
   readonly decidedAt: number;
   /** Source `shed` only: the Retry-After (seconds) the viewer gets. */
   readonly retryAfterS?: number;
+  /** Source `default`: the action that applied, and the failure that made it apply (an EDGE_ERR_BACKEND_* code). */
+  readonly defaultAction?: DefaultAction;
+  readonly failure?: string;
 }

@@ -1,13 +1,17 @@
 /**
- * `astra-auth-edge sessions` and `astra-auth-edge kick <id>`: the admin API
- * from a terminal. Human tables by default, JSON with --json. `sessions`
- * follows the API's pages (`nextCursor`) to the end, or to --limit.
+ * `astra-auth-edge sessions [<id>]` and `astra-auth-edge kick <id>`: the admin
+ * API from a terminal. Human tables by default, JSON with --json. `sessions`
+ * follows the API's pages (`nextCursor`) to the end, or to --limit; with an
+ * ID it shows that one session, why it was allowed or denied included.
  */
 import { EdgeError } from '../errors.js';
 import { isWellFormedSessionId } from '../session/session.js';
 import type { SessionView } from '../session/table.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9901';
+
+/** A session as an edge of any version sends it: `why` and `nextCheckAt` are absent from edges older than them. */
+export type RemoteSessionView = Omit<SessionView, 'why' | 'nextCheckAt'> & Partial<Pick<SessionView, 'why' | 'nextCheckAt'>>;
 
 /** Sessions per request when following the pages: the API's maximum. */
 const PAGE_LIMIT = 1000;
@@ -46,7 +50,7 @@ export function parseAdminArgs(command: 'sessions' | 'kick', argv: readonly stri
       return v;
     };
     // A session ID may begin with "-" (base64url): take it as the ID before trying it as a flag.
-    if (command === 'kick' && id === undefined && isWellFormedSessionId(arg)) id = arg;
+    if (id === undefined && isWellFormedSessionId(arg)) id = arg;
     else if (arg === '--' && command === 'kick' && id === undefined && argv[i + 1] !== undefined) id = argv[++i];
     else if (flag === '--admin') adminUrl = value();
     else if (flag === '--token') token = value();
@@ -58,10 +62,13 @@ export function parseAdminArgs(command: 'sessions' | 'kick', argv: readonly stri
       limit = /^\d{1,9}$/.test(v) ? Number(v) : 0;
       if (limit < 1) throw new EdgeError('EDGE_ERR_CONFIG', `invalid --limit: ${JSON.stringify(v)}: expected a whole number of sessions, at least 1`);
     }
-    else if (!flag.startsWith('-') && command === 'kick' && id === undefined) id = flag;
+    else if (!flag.startsWith('-') && id === undefined) id = flag;
     else throw new EdgeError('EDGE_ERR_CONFIG', `unexpected argument "${arg}" for "${command}" (see --help)`);
   }
   if (command === 'kick' && id === undefined) throw new EdgeError('EDGE_ERR_CONFIG', 'kick needs a session ID: astra-auth-edge kick <id>');
+  if (id !== undefined && command === 'sessions' && (channel !== undefined || name !== undefined || limit !== undefined)) {
+    throw new EdgeError('EDGE_ERR_CONFIG', 'sessions <id> shows one session: --channel, --name and --limit are for the list');
+  }
   try {
     new URL(adminUrl);
   } catch {
@@ -90,8 +97,8 @@ async function call(cmd: AdminCommand, url: string, method: 'GET' | 'DELETE', io
     io.err('the admin API refused the token: pass --token or set EDGE_ADMIN_TOKEN to the edge\'s admin.token\n');
     return EXIT.failed;
   }
-  if (res.status === 404 && cmd.command === 'kick') {
-    io.err(`no live session ${cmd.id}: list them with "astra-auth-edge sessions"\n`);
+  if (res.status === 404 && cmd.id !== undefined) {
+    io.err(`no ${cmd.command === 'kick' ? 'live ' : ''}session ${cmd.id}: list them with "astra-auth-edge sessions"\n`);
     return EXIT.notFound;
   }
   if (res.status >= 400) {
@@ -102,7 +109,7 @@ async function call(cmd: AdminCommand, url: string, method: 'GET' | 'DELETE', io
 }
 
 interface SessionsPage {
-  readonly sessions: SessionView[];
+  readonly sessions: RemoteSessionView[];
   readonly total?: number;
   readonly nextCursor?: string | null;
 }
@@ -112,8 +119,8 @@ interface SessionsPage {
  * while the pages are read may be missed and closed ones may be listed: each
  * page is exact when it is read; none is listed twice.
  */
-async function listSessions(cmd: AdminCommand, io: Output): Promise<{ sessions: SessionView[]; total: number } | number> {
-  const sessions: SessionView[] = [];
+async function listSessions(cmd: AdminCommand, io: Output): Promise<{ sessions: RemoteSessionView[]; total: number } | number> {
+  const sessions: RemoteSessionView[] = [];
   let cursor: string | undefined;
   const wanted = cmd.limit ?? Infinity;
   for (;;) {
@@ -138,6 +145,12 @@ export async function runAdminCommand(cmd: AdminCommand, io: Output): Promise<nu
     io.out(cmd.json ? (answer.text.endsWith('\n') ? answer.text : `${answer.text}\n`) : `kicked ${cmd.id}\n`);
     return EXIT.ok;
   }
+  if (cmd.id !== undefined) {
+    const answer = await call(cmd, `${cmd.adminUrl}/api/sessions/${encodeURIComponent(cmd.id)}`, 'GET', io);
+    if (typeof answer === 'number') return answer;
+    io.out(cmd.json ? (answer.text.endsWith('\n') ? answer.text : `${answer.text}\n`) : formatSession(JSON.parse(answer.text) as RemoteSessionView, Date.now()));
+    return EXIT.ok;
+  }
   const list = await listSessions(cmd, io);
   if (typeof list === 'number') return list;
   if (cmd.json) {
@@ -148,14 +161,45 @@ export async function runAdminCommand(cmd: AdminCommand, io: Output): Promise<nu
   return EXIT.ok;
 }
 
+/** `in 42s`, `now`, or `-` when no check is scheduled. */
+function formatNextCheck(at: string | null | undefined, now: number): string {
+  if (at === null || at === undefined) return '-';
+  const ms = Date.parse(at) - now;
+  return ms <= 0 ? 'due' : `in ${formatAge(ms)}`;
+}
+
 /** A plain-text table, widths fitted to the content. */
-export function formatSessionTable(sessions: readonly SessionView[], now: number, total = sessions.length): string {
-  const header = ['ID', 'CHANNEL', 'KIND', 'NAME', 'IP', 'AGE', 'BYTES', 'REQS', 'SOURCE'];
-  const rows = sessions.map((s) => [s.id, s.channel, s.kind, s.name ?? '-', s.ip, formatAge(now - Date.parse(s.openedAt)), formatBytes(s.bytes), String(s.requests), s.decision.source ?? '-']);
+export function formatSessionTable(sessions: readonly RemoteSessionView[], now: number, total = sessions.length): string {
+  const header = ['ID', 'CHANNEL', 'KIND', 'NAME', 'IP', 'AGE', 'BYTES', 'REQS', 'WHY', 'NEXT CHECK'];
+  // `why` is absent in an edge from before it: the decision's source then.
+  const rows = sessions.map((s) => [s.id, s.channel, s.kind, s.name ?? '-', s.ip, formatAge(now - Date.parse(s.openedAt)), formatBytes(s.bytes), String(s.requests), s.why?.short ?? s.decision.source ?? '-', formatNextCheck(s.nextCheckAt, now)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const count = total > sessions.length ? `${sessions.length} of ${total} sessions (--limit)` : `${sessions.length} session${sessions.length === 1 ? '' : 's'}`;
   return `${[line(header), ...rows.map(line)].join('\n')}\n${count}\n`;
+}
+
+/** One session, every field on its line, the why in words. */
+export function formatSession(s: RemoteSessionView, now: number): string {
+  const lines: [string, string][] = [
+    ['id', s.id],
+    ['channel', `${s.channel} (${s.kind})`],
+    ['state', s.state],
+    ['name', s.name ?? '-'],
+    ['user', s.userId ?? '-'],
+    ['ip', s.ip],
+    ['user-agent', s.userAgent === '' ? '-' : s.userAgent],
+    ['opened', `${s.openedAt} (${formatAge(now - Date.parse(s.openedAt))} ago)`],
+    ['last seen', s.lastSeenAt],
+    ['traffic', `${formatBytes(s.bytes)} in ${s.requests} requests`],
+    ['decision', `${s.decision.result}${s.decision.reason === null ? '' : ` (${s.decision.reason})`}${s.decision.decidedAt === null ? '' : ` at ${s.decision.decidedAt}`}`],
+    ['why', s.why?.text ?? s.decision.source ?? '-'],
+  ];
+  if (s.why?.backend !== undefined && s.why.backend !== null) lines.push(['middleware', `${s.why.backend}${s.why.status === null ? '' : `, answered ${s.why.status}`}${s.why.reason === null ? '' : ` (${s.why.reason})`}`]);
+  if (s.why?.defaultAction !== undefined && s.why.defaultAction !== null) lines.push(['default action', `${s.why.defaultAction}, because ${s.why.failure ?? '-'}`]);
+  lines.push(['next check', s.nextCheckAt === null || s.nextCheckAt === undefined ? 'none scheduled' : `${s.nextCheckAt} (${formatNextCheck(s.nextCheckAt, now)})`]);
+  const width = Math.max(...lines.map(([k]) => k.length));
+  return `${lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`;
 }
 
 function formatAge(ms: number): string {

@@ -18,12 +18,11 @@ const COMMANDS: readonly Command[] = ['run', 'check-config'];
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   let command: Command = 'run';
-  let configFile: string | undefined;
-  const flags: Record<string, unknown> = {};
+  const settings: SettingFlags = { configFile: undefined, flags: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') return { command: 'help', configFile, flags };
-    if (arg === '--version' || arg === '-V') return { command: 'version', configFile, flags };
+    if (arg === '--help' || arg === '-h') return { command: 'help', ...settings };
+    if (arg === '--version' || arg === '-V') return { command: 'version', ...settings };
     if (!arg.startsWith('-')) {
       if (i === 0 && (COMMANDS as readonly string[]).includes(arg)) {
         command = arg as Command;
@@ -31,32 +30,52 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       }
       throw new EdgeError('EDGE_ERR_CONFIG', `unexpected argument "${arg}" (see --help)`);
     }
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    const takeValue = (): string => {
-      if (eq !== -1) return arg.slice(eq + 1);
-      const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new EdgeError('EDGE_ERR_CONFIG', `option ${name} needs a value (see --help)`);
-      i++;
-      return next;
-    };
-    if (name === '--config' || name === '-c') {
-      configFile = takeValue();
-      continue;
-    }
-    const spec = OPTIONS_BY_FLAG.get(name);
-    if (spec === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `unknown option ${name} (see --help)`);
-    // A boolean flag without a value means true: `--soft-limits`.
-    const next = argv[i + 1];
-    const value = spec.kind === 'bool' && eq === -1 && (next === undefined || next.startsWith('-')) ? 'true' : takeValue();
-    if (spec.kind === 'list') {
-      const previous = (flags[spec.path] as string[] | undefined) ?? [];
-      flags[spec.path] = [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
-    } else {
-      flags[spec.path] = value;
-    }
+    i = readSettingFlag(argv, i, settings);
   }
-  return { command, configFile, flags };
+  return { command, ...settings };
+}
+
+/** `--config` and the setting flags, as the edge and `check` read them. */
+export interface SettingFlags {
+  configFile: string | undefined;
+  /** Setting values by option path. */
+  readonly flags: Record<string, unknown>;
+}
+
+/**
+ * Reads the flag at argv[i] (`--config FILE` or a setting of the options
+ * table, `--flag value` or `--flag=value`) into `into`; returns the index of
+ * the last argument used. A boolean flag takes the next argument as its value
+ * unless `isOwnValue` says it is not one (default: it starts with `-`).
+ */
+export function readSettingFlag(argv: readonly string[], i: number, into: SettingFlags, isOwnValue: (next: string) => boolean = (next) => !next.startsWith('-')): number {
+  const arg = argv[i]!;
+  const eq = arg.indexOf('=');
+  const name = eq === -1 ? arg : arg.slice(0, eq);
+  let last = i;
+  const takeValue = (): string => {
+    if (eq !== -1) return arg.slice(eq + 1);
+    const next = argv[i + 1];
+    if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new EdgeError('EDGE_ERR_CONFIG', `option ${name} needs a value (see --help)`);
+    last = i + 1;
+    return next;
+  };
+  if (name === '--config' || name === '-c') {
+    into.configFile = takeValue();
+    return last;
+  }
+  const spec = OPTIONS_BY_FLAG.get(name);
+  if (spec === undefined) throw new EdgeError('EDGE_ERR_CONFIG', `unknown option ${name} (see --help)`);
+  // A boolean flag without a value means true: `--soft-limits`.
+  const next = argv[i + 1];
+  const value = spec.kind === 'bool' && eq === -1 && (next === undefined || !isOwnValue(next)) ? 'true' : takeValue();
+  if (spec.kind === 'list') {
+    const previous = (into.flags[spec.path] as string[] | undefined) ?? [];
+    into.flags[spec.path] = [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+  } else {
+    into.flags[spec.path] = value;
+  }
+  return last;
 }
 
 export function helpText(version: string): string {
@@ -66,8 +85,14 @@ export function helpText(version: string): string {
     'Usage:',
     '  astra-auth-edge [--config FILE] [options]       run the edge',
     '  astra-auth-edge check-config [--config FILE]    validate and print the effective config (secrets redacted)',
+    "  astra-auth-edge check [--config FILE] [options] URL [--ip A] [--user-agent UA] [--header 'N: v'] [--json]",
+    '                                                  what the edge would do for one request, step by step,',
+    '                                                  middleware exchange included (check --help)',
     '  astra-auth-edge sessions [--admin URL] [--token T] [--channel C] [--name N] [--limit N] [--json]',
-    '                                                  list open sessions, oldest first, all or the first N (admin API; env EDGE_ADMIN_URL, EDGE_ADMIN_TOKEN)',
+    '                                                  list open sessions, oldest first, all or the first N, with why each is in',
+    '                                                  and its next check (admin API; env EDGE_ADMIN_URL, EDGE_ADMIN_TOKEN)',
+    '  astra-auth-edge sessions <id> [--admin URL] [--token T] [--json]',
+    '                                                  one session in full: why it was allowed or denied, next check',
     '  astra-auth-edge kick <id> [--admin URL] [--token T] [--json]',
     '                                                  end a session: HLS gets 403, MPEG-TS is cut',
     '  astra-auth-edge --help | --version',
@@ -93,6 +118,7 @@ export function helpText(version: string): string {
     'Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), config valid, or admin command done;',
     '1 runtime failure (port in use, admin API unreachable or refusing the token);',
     '2 invalid configuration or command line; 3 kick: no such live session.',
+    'check: 0 allowed, 1 denied or refused, 2 bad arguments, 3 middleware unavailable.',
   );
   return `${lines.join('\n')}\n`;
 }

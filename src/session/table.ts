@@ -76,10 +76,101 @@ export interface SessionView {
     readonly decidedAt: string | null;
     readonly expiresAt: string | null;
   };
+  /** Why the session was allowed or denied (operator issue, part 1). Flat: the close webhook sends it as why_* fields. */
+  readonly why: SessionWhy;
+  /**
+   * When the decision stops being fresh and the middleware is asked again (at
+   * the session's next request, or by a timer for an MPEG-TS stream); null
+   * while a check runs, and for an ended session.
+   */
+  readonly nextCheckAt: string | null;
+}
+
+export interface SessionWhy {
+  /** `securetoken` is a local rule of its own here; null while the first check runs. */
+  readonly decidedBy: 'rule' | 'securetoken' | 'backend' | 'default' | null;
+  /** The local rule's (or securetoken's) reason: `ip_allowed`, `token_denied`, `securetoken_expired`… */
+  readonly rule: string | null;
+  /** The middleware that answered, its HTTP status and its verdict's reason. */
+  readonly backend: string | null;
+  readonly status: number | null;
+  readonly reason: string | null;
+  /** The default action that applied, and why: the middleware's failure code, or `no_backend_configured`. */
+  readonly defaultAction: string | null;
+  readonly failure: string | null;
+  /** Why the session ended (kicked, a deny from its re-check, unique, limit), once it has. */
+  readonly ended: string | null;
+  /** A few words for a table cell: `backend portal 200`, `rule ip_allowed`, `default allow: timeout`. */
+  readonly short: string;
+  /** The same in one sentence. */
+  readonly text: string;
+}
+
+/** Largest time a Date holds: a decision kept "for ever" has no next check. */
+const MAX_DATE_MS = 8.64e15;
+
+const BACKEND_FAILURE_PREFIX = 'EDGE_ERR_BACKEND_';
+
+/** `EDGE_ERR_BACKEND_TIMEOUT` → `timeout`: what a table cell has room for. */
+function shortFailure(failure: string): string {
+  return (failure.startsWith(BACKEND_FAILURE_PREFIX) ? failure.slice(BACKEND_FAILURE_PREFIX.length) : failure).toLowerCase();
+}
+
+/**
+ * Built for every row of a listing (22,000 for a whole table): one object
+ * of one shape, a few short strings, no spread, no regular expression.
+ */
+function whyOf(s: Session): SessionWhy {
+  const d = s.decision;
+  const ended = s.endReason ?? null;
+  let decidedBy: SessionWhy['decidedBy'] = null;
+  let rule: string | null = null;
+  let backend: string | null = null;
+  let status: number | null = null;
+  let reason: string | null = null;
+  let defaultAction: string | null = null;
+  let failure: string | null = null;
+  let short: string;
+  let text: string;
+  if (d === undefined) {
+    short = 'pending';
+    text = 'waiting for the first decision';
+  } else {
+    const verb = d.allow ? 'allowed' : 'denied';
+    if (d.source === 'rule') {
+      decidedBy = d.reason.startsWith('securetoken_') ? 'securetoken' : 'rule';
+      rule = d.reason;
+      short = `${decidedBy} ${rule}`;
+      text = `${verb} by ${decidedBy === 'securetoken' ? 'securetoken' : 'a local rule'} (${rule})`;
+    } else if (d.source === 'default') {
+      decidedBy = 'default';
+      reason = d.reason;
+      defaultAction = d.defaultAction ?? null;
+      failure = d.failure ?? d.reason;
+      short = `default ${defaultAction ?? ''}: ${shortFailure(failure)}`;
+      const because = d.reason === 'no_backend_configured' ? 'no middleware is configured' : `the middleware was unavailable (${failure})`;
+      text = `${verb} by the default action${defaultAction === null ? '' : ` (${defaultAction})`}: ${because}`;
+    } else {
+      decidedBy = 'backend';
+      backend = d.backend ?? null;
+      status = d.status ?? null;
+      reason = d.reason;
+      const who = backend === null ? '' : ` ${backend}`;
+      // `backend_403` says nothing the status does not: shown once.
+      short = status === null ? `backend${who} ${reason}` : reason === `backend_${status}` ? `backend${who} ${status}` : `backend${who} ${status} ${reason}`;
+      text = `${verb} by the middleware${who}${status === null ? '' : `: it answered ${status}`} (${reason})`;
+    }
+  }
+  if (ended !== null) {
+    short = `ended ${ended} (${short})`;
+    text = `${text}; then ended (${ended})`;
+  }
+  return { decidedBy, rule, backend, status, reason, defaultAction, failure, ended, short, text };
 }
 
 export function viewOf(s: Session): SessionView {
   const d = s.decision;
+  const expiresAt = d === undefined || !(s.expiresAt < MAX_DATE_MS) ? null : new Date(s.expiresAt).toISOString();
   return {
     id: s.id,
     channel: s.channel,
@@ -98,8 +189,10 @@ export function viewOf(s: Session): SessionView {
       reason: s.endReason ?? d?.reason ?? null,
       source: d?.source ?? null,
       decidedAt: d === undefined ? null : new Date(d.decidedAt).toISOString(),
-      expiresAt: d === undefined ? null : new Date(s.expiresAt).toISOString(),
+      expiresAt,
     },
+    why: whyOf(s),
+    nextCheckAt: s.endReason !== undefined || s.pending !== undefined ? null : expiresAt,
   };
 }
 

@@ -98,31 +98,31 @@ describe('flussonic: answers', () => {
   it('200 allows with X-AuthDuration, X-UserId, X-Max-Sessions, X-Unique', async () => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'allow', headers: { 'X-AuthDuration': '120', 'X-UserId': 'u7', 'X-Max-Sessions': '2', 'X-Unique': 'true' } });
-    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200', ttlMs: 120_000, userId: 'u7', maxSessions: 2, unique: true });
+    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs: 120_000, userId: 'u7', maxSessions: 2, unique: true });
   });
 
   it('200 without headers allows with no TTL of its own (the configured one applies)', async () => {
     const { backend } = await setup();
-    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200' });
+    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200', status: 200 });
   });
 
   it('302 allows and is not followed', async () => {
     const { mw, backend } = await setup();
     mw.setBehavior((rec) => (rec.path === '/auth' ? { kind: 'deny', status: 302, headers: { Location: '/elsewhere', 'X-AuthDuration': '30' } } : { kind: 'deny', status: 403 }));
-    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_302', ttlMs: 30_000 });
+    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_302', status: 302, ttlMs: 30_000 });
     expect(mw.requests.map((r) => r.path)).toEqual(['/auth']);
   });
 
   it('403 denies, keeping X-AuthDuration (denials are cached too) and X-Location', async () => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status: 403, location: 'http://promo.example/', headers: { 'X-AuthDuration': '10' } });
-    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'backend_403', ttlMs: 10_000, location: 'http://promo.example/' });
+    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'backend_403', status: 403, ttlMs: 10_000, location: 'http://promo.example/' });
   });
 
   it.each([201, 204, 301, 303, 307, 400, 401, 404, 429])('%i denies (only 200 and 302 grant)', async (status) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status, headers: { Location: '/x' } });
-    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: false, reason: `backend_${status}` });
+    expect(await backend.check(REQUEST, AbortSignal.timeout(2000))).toEqual({ allow: false, reason: `backend_${status}`, status });
   });
 });
 

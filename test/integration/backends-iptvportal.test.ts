@@ -1,16 +1,11 @@
 // The IPTVportal arescrypt backend (PROTOCOLS §4): the client's query passed through byte for
 // byte, the hourly default TTL, denies, "unavailable", and (for every backend type, since they
 // share the client) HTTPS with a private CA.
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IPTVPORTAL_DEFAULT_TTL_MS, IptvportalBackend } from '../../src/auth/backends/iptvportal.js';
 import { authRequest, clientOptions, expectUnavailable, refusedUrl, useClosables } from '../helpers/backends.js';
 import { startTestMiddleware, type TestMiddleware } from '../helpers/middleware.js';
+import { startSelfSignedServer } from '../helpers/tls.js';
 
 const track = useClosables();
 
@@ -57,7 +52,7 @@ describe('iptvportal: answers', () => {
   it('200 allows for an hour when the portal sends no TTL', async () => {
     const { backend } = await setup();
     expect(IPTVPORTAL_DEFAULT_TTL_MS).toBe(3_600_000);
-    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
+    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
   });
 
   it.each([
@@ -66,13 +61,13 @@ describe('iptvportal: answers', () => {
   ])('200 with %j holds for %i ms', async (headers, ttlMs) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'allow', headers: { ...headers, 'X-Session-Name': 'sub-7' } });
-    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', ttlMs, sessionName: 'sub-7' });
+    expect(await check(backend)).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs, sessionName: 'sub-7' });
   });
 
   it.each([400, 401, 403, 404, 410])('%i denies with backend_%i', async (status) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status });
-    expect(await check(backend)).toEqual({ allow: false, reason: `backend_${status}` });
+    expect(await check(backend)).toEqual({ allow: false, reason: `backend_${status}`, status });
   });
 
   it.each([204, 302])('%i is neither a grant nor a deny: EDGE_ERR_BACKEND_INVALID', async (status) => {
@@ -101,44 +96,22 @@ it('iptvportal: name defaults to the type', () => {
 
 describe('HTTPS middleware', () => {
   it('iptvportal over https with caFile pointing at a self-signed certificate', async (ctx) => {
-    const dir = await mkdtemp(join(tmpdir(), 'edge-tls-'));
-    track({ close: () => rm(dir, { recursive: true, force: true }) });
-    const key = join(dir, 'k.pem');
-    const cert = join(dir, 'c.pem');
-    const openssl = spawnSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
-      { encoding: 'utf8', timeout: 20_000 },
-    );
-    if (openssl.error !== undefined) ctx.skip(`openssl is not available (${openssl.error.message}): cannot generate the test certificate`);
-    expect(openssl.status, openssl.stderr).toBe(0);
-
     const seen: string[] = [];
-    const server = createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
+    const tls = await startSelfSignedServer((req, res) => {
       seen.push(req.url ?? '');
       res.writeHead(req.url?.includes('token=good') === true ? 200 : 403, { 'content-length': '0' });
       res.end();
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    track({
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    });
-    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    if ('skip' in tls) return ctx.skip(tls.skip);
+    track(tls);
 
-    const backend = track(new IptvportalBackend(clientOptions(url, { caFile: cert })));
-    expect(await check(backend, 'token=good&x=%2F')).toEqual({ allow: true, reason: 'backend_200', ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
-    expect(await check(backend, 'token=bad')).toEqual({ allow: false, reason: 'backend_403' });
+    const backend = track(new IptvportalBackend(clientOptions(tls.url, { caFile: tls.certFile })));
+    expect(await check(backend, 'token=good&x=%2F')).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs: IPTVPORTAL_DEFAULT_TTL_MS });
+    expect(await check(backend, 'token=bad')).toEqual({ allow: false, reason: 'backend_403', status: 403 });
     expect(seen).toEqual(['/auth/arescrypt/?token=good&x=%2F', '/auth/arescrypt/?token=bad']);
 
     // Without the CA the certificate is not trusted: no answer, so "unavailable", never a grant.
-    const untrusting = track(new IptvportalBackend(clientOptions(url)));
+    const untrusting = track(new IptvportalBackend(clientOptions(tls.url)));
     const err: unknown = await check(untrusting, 'token=good').catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'EdgeError', code: expect.stringMatching(/^EDGE_ERR_BACKEND_/) });
     expect(seen).toHaveLength(2);

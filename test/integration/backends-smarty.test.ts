@@ -39,7 +39,7 @@ describe('smarty: the check request', () => {
     expect(r.rawQuery).toBe('token=a%2Fb%3D&name=ch%2F1%20%C3%BC&ip=2001%3Adb8%3A%3A1');
     expect(r.headers['user-agent']).toBe('astra-auth-edge');
     expect(Object.keys(r.headers).filter((h) => h.startsWith('x-'))).toEqual([]);
-    expect(verdict).toEqual({ allow: true, reason: 'backend_200' });
+    expect(verdict).toEqual({ allow: true, reason: 'backend_200', status: 200 });
   });
 
   it.each([
@@ -85,22 +85,22 @@ describe.each([200, 403])('smarty: invalid tokens answered with status %i', (inv
     const clock = { t: 1_000_000 };
     const { smarty, backend } = await setup({ service: { invalidStatus, now: () => clock.t } });
     smarty.issue('t1', { content: 'a001', ttlMs: 1000 });
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200' });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200', status: 200 });
     clock.t += 1000;
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'expired' });
-    expect(await backend.check(viewer('never-issued'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'expired' });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'expired', status: invalidStatus });
+    expect(await backend.check(viewer('never-issued'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'expired', status: invalidStatus });
   });
 
   it('error 2 (other content) → reason "other_content"', async () => {
     const { smarty, backend } = await setup({ service: { invalidStatus } });
     smarty.issue('t1', { content: 'a002' });
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'other_content' });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'other_content', status: invalidStatus });
   });
 
   it('error 3 (other IP) → reason "other_ip"', async () => {
     const { smarty, backend } = await setup({ service: { invalidStatus } });
     smarty.issue('t1', { content: 'a001', ip: '198.51.100.1' });
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'other_ip' });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason: 'other_ip', status: invalidStatus });
   });
 
   it.each([
@@ -112,7 +112,7 @@ describe.each([200, 403])('smarty: invalid tokens answered with status %i', (inv
   ])('body %s → reason %s', async (body, reason) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status: invalidStatus, headers: { 'content-type': 'application/json' }, body });
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason, status: invalidStatus });
   });
 });
 
@@ -128,13 +128,13 @@ describe('smarty: what the status decides (inference)', () => {
   ])('200 with %j (%s) allows', async (body) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'allow', body });
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200' });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200', status: 200 });
   });
 
   it('an allow honours X-AuthDuration and the user headers', async () => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'allow', headers: { 'X-AuthDuration': '600', 'X-UserId': '9' }, body: '{"error":0}' });
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200', ttlMs: 600_000, userId: '9' });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs: 600_000, userId: '9' });
   });
 
   it.each([
@@ -145,7 +145,7 @@ describe('smarty: what the status decides (inference)', () => {
   ])('%i with %j denies with %s', async (status, body, reason) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status, body });
-    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason });
+    expect(await backend.check(viewer('t1'), AbortSignal.timeout(2000))).toEqual({ allow: false, reason, status });
   });
 
   it('a 200 whose body is over maxBodyBytes is no grant: EDGE_ERR_BACKEND_INVALID', async () => {

@@ -39,7 +39,7 @@ describe('stalker: the check request', () => {
     expect(mw.requests[0]!.rawUrl).toBe(`${CHECK}?token=a%2Fb%3D%3D%20c%20`);
     await check(backend, 'x&token=other#frag');
     expect(mw.requests[1]!.rawUrl).toBe(`${CHECK}?token=x%26token%3Dother%23frag`);
-    expect(verdict).toEqual({ allow: false, reason: 'backend_403' });
+    expect(verdict).toEqual({ allow: false, reason: 'backend_403', status: 403 });
   });
 
   it.each([
@@ -66,7 +66,7 @@ describe('stalker: answers', () => {
   it('200 allows with X-AuthDuration, X-UserId, X-Max-Sessions, X-Unique', async () => {
     const { mw, backend } = await setup();
     const verdict = await check(backend, mw.issueMinistraToken({ userId: 42 }));
-    expect(verdict).toEqual({ allow: true, reason: 'backend_200', ttlMs: 36_000_000, userId: '42', maxSessions: 10, unique: true });
+    expect(verdict).toEqual({ allow: true, reason: 'backend_200', status: 200, ttlMs: 36_000_000, userId: '42', maxSessions: 10, unique: true });
   });
 
   it('a token is good for 5 s, re-checks included, then the portal says 403', async () => {
@@ -77,25 +77,25 @@ describe('stalker: answers', () => {
     clock.t += 4999;
     expect((await check(backend, token)).allow).toBe(true); // not deleted on check
     clock.t += 1;
-    expect(await check(backend, token)).toEqual({ allow: false, reason: 'backend_403' });
+    expect(await check(backend, token)).toEqual({ allow: false, reason: 'backend_403', status: 403 });
   });
 
   it('an unknown token is denied (403, empty body)', async () => {
     const { mw, backend } = await setup();
     mw.issueMinistraToken();
-    expect(await check(backend, '0123456789abcdef0123456789abcdef')).toEqual({ allow: false, reason: 'backend_403' });
+    expect(await check(backend, '0123456789abcdef0123456789abcdef')).toEqual({ allow: false, reason: 'backend_403', status: 403 });
   });
 
   it.each([401, 404, 429])('%i denies with backend_%i', async (status) => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status });
-    expect(await check(backend, 'tok')).toEqual({ allow: false, reason: `backend_${status}` });
+    expect(await check(backend, 'tok')).toEqual({ allow: false, reason: `backend_${status}`, status });
   });
 
   it('a deny keeps X-Location and X-AuthDuration', async () => {
     const { mw, backend } = await setup();
     mw.setBehavior({ kind: 'deny', status: 403, location: 'http://promo.example/', headers: { 'X-AuthDuration': '5' } });
-    expect(await check(backend, 'tok')).toEqual({ allow: false, reason: 'backend_403', location: 'http://promo.example/', ttlMs: 5000 });
+    expect(await check(backend, 'tok')).toEqual({ allow: false, reason: 'backend_403', status: 403, location: 'http://promo.example/', ttlMs: 5000 });
   });
 });
 

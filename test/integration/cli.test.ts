@@ -99,6 +99,18 @@ describe('astra-auth-edge bin', () => {
     expect(table.stdout).toMatch(/^ID\s+CHANNEL\s+KIND\s+NAME\s+IP/);
     expect(table.stdout).toContain(sid);
     expect(table.stdout).toMatch(/news\s+hls\s+carol\s+127\.0\.0\.1/);
+    // Why she is in, and when the middleware is asked again (--allow-ttl 60s).
+    expect(table.stdout).toMatch(/WHY\s+NEXT CHECK\n/);
+    expect(table.stdout).toMatch(/backend http 200\s+in \d+s\n/);
+    const one = await run(['sessions', sid, '--admin', up.adminUrl!, '--token', token]);
+    expect(one.code).toBe(0);
+    expect(one.stdout).toMatch(new RegExp(`^id +${sid}\n`));
+    expect(one.stdout).toMatch(/\nwhy +allowed by the middleware http: it answered 200 \(backend_200\)\n/);
+    expect(one.stdout).toMatch(/\nmiddleware +http, answered 200 \(backend_200\)\n/);
+    expect(one.stdout).toMatch(/\nnext check +\d{4}-\d\d-\d\dT[\d:.]+Z \(in \d+s\)\n/);
+    const oneJson = await run(['sessions', sid, '--json', '--admin', up.adminUrl!, '--token', token]);
+    expect(JSON.parse(oneJson.stdout)).toMatchObject({ id: sid, why: { decidedBy: 'backend', backend: 'http', status: 200 }, nextCheckAt: expect.any(String) });
+    expect((await run(['sessions', 'AAAAAAAAAAAAAAAAAAAAAA', '--admin', up.adminUrl!, '--token', token])).code).toBe(3);
     const json = await run(['sessions', '--json'], { EDGE_ADMIN_URL: up.adminUrl!, EDGE_ADMIN_TOKEN: token });
     expect((JSON.parse(json.stdout) as { sessions: { id: string }[] }).sessions.map((s) => s.id)).toEqual([sid]);
 

@@ -1,5 +1,6 @@
 // Middleware types through the whole edge: Ministra's 5-second tokens, several backends asked in
 // parallel, and the concurrency cap under a flood of new sessions.
+import { joinKeyOf } from '../../src/session/session.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -78,6 +79,21 @@ describe('several backends in parallel', () => {
     const allDown = await start({ backends: [{ url: await refusedUrl() }, { url: await refusedUrl(), type: 'flussonic' }], auth: { defaultAction: 'deny' } });
     const r = await httpRequest(`${allDown.edge.url}/play/ch1/v1/seg-1.ts?token=t`);
     expect(JSON.parse(r.body.toString())).toEqual({ error: 'EDGE_ERR_AUTH_UNAVAILABLE', reason: 'middleware_unavailable' });
+  });
+});
+
+describe('several backends: which one decided is kept on the session', () => {
+  it('the allow that won names its middleware and status; a deny names the first deny', async () => {
+    const no = await middleware({ behavior: { kind: 'deny', status: 401 } });
+    const yes = await middleware({ behavior: { kind: 'delay', ms: 50, then: 'allow' } });
+    const { edge } = await start({ backends: [{ name: 'no', url: no.url }, { name: 'yes', url: yes.url }] });
+    const pl = await httpRequest(`${edge.url}/play/ch1/v1/index.m3u8?token=t`);
+    const sid = /edge_session=([A-Za-z0-9_-]{22})/.exec(pl.body.toString())![1]!;
+    expect(edge.app.sessions.store.get(sid)!.decision).toMatchObject({ allow: true, source: 'backend', backend: 'yes', status: 200 });
+    const denied = await start({ backends: [{ name: 'no', url: no.url }, { name: 'down', url: await refusedUrl() }] });
+    expect((await httpRequest(`${denied.edge.url}/play/ch1/v1/index.m3u8?token=t`, { headers: { 'user-agent': 'UA' } })).status).toBe(403);
+    const session = denied.edge.app.sessions.store.getByJoinKey(joinKeyOf({ channel: 'ch1', kind: 'hls', clientIp: '127.0.0.1', userAgent: 'UA', host: '', path: '', query: 'token=t', token: 't', referer: '' }));
+    expect(session!.decision).toMatchObject({ allow: false, source: 'backend', backend: 'no', status: 401, reason: 'backend_401' });
   });
 });
 

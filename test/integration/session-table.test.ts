@@ -223,3 +223,60 @@ describe('admin API access and input', () => {
     expect(await api(stack, '/api/nothing')).toMatchObject({ status: 404, body: { error: 'EDGE_ERR_NOT_FOUND' } });
   });
 });
+
+describe('why a session was allowed or denied (GET /api/sessions/<id>)', () => {
+  type Why = { decidedBy: string | null; rule: string | null; backend: string | null; status: number | null; reason: string | null; defaultAction: string | null; failure: string | null; ended: string | null; short: string; text: string };
+  const viewOf = async (stack: Stack, sid: string) => (await api(stack, `/api/sessions/${sid}`)).body as { why: Why; nextCheckAt: string | null; decision: { expiresAt: string | null } };
+
+  it('the middleware and its answer, and when it is asked again', async () => {
+    const stack = await start({ admin: { token: TOKEN }, auth: { allowTtl: '90s' } });
+    const sid = markerOf((await httpRequest(`${stack.edge.url}/play/ch1/v1/index.m3u8?token=t1`)).body);
+    const view = await viewOf(stack, sid);
+    expect(view.why).toEqual({
+      decidedBy: 'backend',
+      rule: null,
+      backend: 'http',
+      status: 200,
+      reason: 'backend_200',
+      defaultAction: null,
+      failure: null,
+      ended: null,
+      short: 'backend http 200',
+      text: 'allowed by the middleware http: it answered 200 (backend_200)',
+    });
+    expect(view.nextCheckAt).toBe(view.decision.expiresAt);
+    const inMs = Date.parse(view.nextCheckAt!) - Date.now();
+    expect(inMs).toBeGreaterThan(80_000);
+    expect(inMs).toBeLessThanOrEqual(90_000);
+
+    // Kicked: the reason it ended, and no re-check any more.
+    await api(stack, `/api/sessions/${sid}`, 'DELETE');
+    const ended = await viewOf(stack, sid);
+    expect(ended.why).toMatchObject({ decidedBy: 'backend', ended: 'kicked', short: 'ended kicked (backend http 200)' });
+    expect(ended.nextCheckAt).toBeNull();
+  });
+
+  it('a local rule', async () => {
+    const stack = await start({ admin: { token: TOKEN }, rules: { ipAllow: ['127.0.0.1'] } });
+    const sid = markerOf((await httpRequest(`${stack.edge.url}/play/ch1/v1/index.m3u8?token=t1`)).body);
+    expect((await viewOf(stack, sid)).why).toMatchObject({ decidedBy: 'rule', rule: 'ip_allowed', backend: null, short: 'rule ip_allowed', text: 'allowed by a local rule (ip_allowed)' });
+    expect(stack.mw.requests).toHaveLength(0);
+  });
+
+  it('the default action, and the failure that made it apply', async () => {
+    const stack = await start({ admin: { token: TOKEN }, backend: { timeout: '200ms' }, auth: { unavailableTtl: '7s' } });
+    stack.mw.setBehavior('hang');
+    const sid = markerOf((await httpRequest(`${stack.edge.url}/play/ch1/v1/index.m3u8?token=t1`)).body);
+    const view = await viewOf(stack, sid);
+    expect(view.why).toMatchObject({
+      decidedBy: 'default',
+      backend: null,
+      defaultAction: 'allow',
+      failure: 'EDGE_ERR_BACKEND_TIMEOUT',
+      reason: 'middleware_unavailable',
+      short: 'default allow: timeout',
+      text: 'allowed by the default action (allow): the middleware was unavailable (EDGE_ERR_BACKEND_TIMEOUT)',
+    });
+    expect(Date.parse(view.nextCheckAt!) - Date.now()).toBeLessThanOrEqual(7000);
+  });
+});

@@ -76,7 +76,10 @@ describe.skipIf(CHROMIUM.skip)(`status page in Chromium${CHROMIUM.note}`, () => 
       await alice.waitFor({ state: 'visible' });
       const cells = await alice.locator('th, td').allInnerTexts();
       expect(cells.slice(0, 4)).toEqual(['ch7', 'alice', '127.0.0.1', 'HLS']);
-      expect(cells[6]).toBe('backend');
+      // Why she is in (the middleware and its answer, the sentence on hover), and when she is checked again.
+      expect(cells[6]).toBe('backend http 200');
+      expect(await alice.locator('td').nth(5).getAttribute('title')).toBe('allowed by the middleware http: it answered 200 (backend_200)');
+      expect(cells[7]).toMatch(/^in \d+s$/);
       const stb = page.locator('tbody tr', { hasText: 'stb-0042' });
       await stb.waitFor({ state: 'visible' });
       expect(await stb.locator('td').nth(2).innerText()).toBe('MPEG-TS');

@@ -3,11 +3,13 @@
  * middleware origin, the client's raw query passed byte for byte, a body read
  * with a size cap, and transport failures turned into EdgeErrors
  * (EDGE_ERR_BACKEND_*: "unavailable"). A backend file only builds the request
- * and reads the answer.
+ * and reads the answer (describeRequest / interpret, call.ts); whether a
+ * status is a decision at all (5xx is not) is the backend's interpret's call.
  */
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { EdgeError, classifyTransportError, type ErrorCode } from '../../errors.js';
+import type { MiddlewareCall } from './call.js';
 
 export interface MiddlewareClientOptions {
   /** Base URL as configured; with or without a trailing slash. */
@@ -34,7 +36,8 @@ export interface MiddlewareAnswer {
   readonly body: string | undefined;
 }
 
-const FAILURE_CODE: Readonly<Record<string, ErrorCode>> = {
+/** The code a transport failure of a middleware call is recorded with (`check` reports the same). */
+export const TRANSPORT_FAILURE_CODE: Readonly<Record<string, ErrorCode>> = {
   timeout: 'EDGE_ERR_BACKEND_TIMEOUT',
   refused: 'EDGE_ERR_BACKEND_REFUSED',
   reset: 'EDGE_ERR_BACKEND_RESET',
@@ -57,6 +60,8 @@ export function joinPath(base: string, path: string): string {
 
 export class MiddlewareClient {
   private readonly pool: Pool;
+  /** `scheme://host[:port]` the pool connects to. URL credentials are not part of it: they are never sent. */
+  readonly origin: string;
   /** Path (and query) of the configured URL, exactly as written: URL.pathname would re-encode it. */
   readonly basePath: string;
   readonly options: MiddlewareClientOptions;
@@ -67,6 +72,7 @@ export class MiddlewareClient {
     const slash = options.url.indexOf('/', options.url.indexOf('//') + 2);
     const pathAndQuery = slash === -1 ? '/' : options.url.slice(slash).split('#')[0]!;
     this.basePath = pathAndQuery === '' ? '/' : pathAndQuery;
+    this.origin = url.origin;
     this.pool = new Pool(url.origin, {
       connections: options.connections,
       // A connection not yet made holds no work at the middleware: it gets the caller's timeout.
@@ -79,29 +85,29 @@ export class MiddlewareClient {
   }
 
   /**
-   * GET `pathAndQuery` (already built by the backend). Resolves with the
-   * answer whatever its status; rejects with an EdgeError when there is no
-   * usable answer (timeout, refused, reset, malformed, 5xx).
+   * Sends `call` (built by the backend's describeRequest). Resolves with the
+   * answer whatever its status, once its body was read or discarded; rejects
+   * with an EdgeError when there is no answer (timeout, refused, reset,
+   * malformed HTTP).
    */
-  async get(pathAndQuery: string, headers: string[], signal: AbortSignal, readBody = false): Promise<MiddlewareAnswer> {
+  async send(call: MiddlewareCall, signal: AbortSignal): Promise<MiddlewareAnswer> {
     let response;
     try {
-      response = await this.pool.request({ method: 'GET', path: pathAndQuery, headers, signal });
+      response = await this.pool.request({ method: call.method, path: call.path, headers: call.headers as string[], signal });
     } catch (err) {
       if (signal.aborted) throw new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', 'middleware call aborted before its answer', { cause: err });
       const kind = classifyTransportError(err);
-      throw new EdgeError(FAILURE_CODE[kind]!, `middleware ${kind}: ${(err as Error).message}`, { cause: err });
+      throw new EdgeError(TRANSPORT_FAILURE_CODE[kind]!, `middleware ${kind}: ${(err as Error).message}`, { cause: err });
     }
     const { statusCode, headers: responseHeaders, body } = response;
     let text: string | undefined;
     try {
-      if (readBody) text = await readCapped(body, this.options.maxBodyBytes);
+      if (call.readBody) text = await readCapped(body, this.options.maxBodyBytes);
       // Read and discard the rest, at most maxBodyBytes: keeps the connection reusable without trusting its size.
       else await body.dump({ limit: this.options.maxBodyBytes, signal });
     } catch {
       text = undefined; // a body cut short does not change the status we already have
     }
-    if (statusCode >= 500) throw new EdgeError('EDGE_ERR_BACKEND_HTTP_5XX', `middleware answered ${statusCode}`);
     return {
       status: statusCode,
       header(name) {

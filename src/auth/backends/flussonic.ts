@@ -12,9 +12,10 @@
  * by the client). Answer headers: X-AuthDuration, X-UserId, X-Max-Sessions,
  * X-Unique, as from Ministra.
  */
-import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
-import { appendQuery, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { verdictFromHeaders } from './response.js';
+import type { AuthRequest, BackendVerdict } from '../types.js';
+import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
+import { appendQuery, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
+import { rejectServerError, verdictFromAnswer } from './response.js';
 
 /** The query Flussonic sends, in its order; every value encoded here. */
 export function flussonicQuery(request: AuthRequest): string {
@@ -37,7 +38,8 @@ export function flussonicQuery(request: AuthRequest): string {
   ].join('&');
 }
 
-export class FlussonicBackend implements AuthBackend {
+export class FlussonicBackend implements MiddlewareBackend {
+  readonly type = 'flussonic';
   readonly name: string;
   private readonly client: MiddlewareClient;
 
@@ -46,11 +48,21 @@ export class FlussonicBackend implements AuthBackend {
     this.client = new MiddlewareClient(options);
   }
 
-  async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
-    const answer = await this.client.get(appendQuery(this.client.basePath, flussonicQuery(request)), ['user-agent', 'astra-auth-edge'], signal);
+  describeRequest(request: AuthRequest): PlannedCheck {
+    return {
+      call: { method: 'GET', origin: this.client.origin, path: appendQuery(this.client.basePath, flussonicQuery(request)), headers: ['user-agent', MIDDLEWARE_USER_AGENT], readBody: false },
+    };
+  }
+
+  interpret(answer: MiddlewareAnswer): BackendVerdict {
     const { status } = answer;
+    rejectServerError(status);
     // Flussonic grants on exactly 200 and 302 and denies on every other answer (auth_http_backend.erl).
-    return verdictFromHeaders(status === 200 || status === 302, `backend_${status}`, answer.header);
+    return verdictFromAnswer(status === 200 || status === 302, `backend_${status}`, answer);
+  }
+
+  check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, signal);
   }
 
   close(): Promise<void> {

@@ -6,11 +6,13 @@
  * transport failures mean "unavailable" and are thrown.
  */
 import { EdgeError } from '../../errors.js';
-import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
-import { appendQuery, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { verdictFromHeaders } from './response.js';
+import type { AuthRequest, BackendVerdict } from '../types.js';
+import { runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
+import { appendQuery, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
+import { rejectServerError, verdictFromAnswer } from './response.js';
 
-export class HttpBackend implements AuthBackend {
+export class HttpBackend implements MiddlewareBackend {
+  readonly type = 'http';
   readonly name: string;
   private readonly client: MiddlewareClient;
 
@@ -19,24 +21,36 @@ export class HttpBackend implements AuthBackend {
     this.client = new MiddlewareClient(options);
   }
 
-  async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
-    const answer = await this.client.get(
-      appendQuery(this.client.basePath, request.query),
-      [
-        'x-session-id', request.sessionId,
-        'x-channel-id', request.channel,
-        'x-real-ip', request.clientIp,
-        'x-real-path', request.path,
-        'x-real-ua', request.userAgent,
-        'x-real-host', request.host,
-      ],
-      signal,
-    );
+  describeRequest(request: AuthRequest): PlannedCheck {
+    return {
+      call: {
+        method: 'GET',
+        origin: this.client.origin,
+        path: appendQuery(this.client.basePath, request.query),
+        headers: [
+          'x-session-id', request.sessionId,
+          'x-channel-id', request.channel,
+          'x-real-ip', request.clientIp,
+          'x-real-path', request.path,
+          'x-real-ua', request.userAgent,
+          'x-real-host', request.host,
+        ],
+        readBody: false,
+      },
+    };
+  }
+
+  interpret(answer: MiddlewareAnswer): BackendVerdict {
     const { status } = answer;
+    rejectServerError(status);
     if (status < 200 || (status >= 300 && status < 400)) {
       throw new EdgeError('EDGE_ERR_BACKEND_INVALID', `middleware answered ${status}: expected 2xx or 4xx`);
     }
-    return verdictFromHeaders(status < 300, `backend_${status}`, answer.header);
+    return verdictFromAnswer(status < 300, `backend_${status}`, answer);
+  }
+
+  check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, signal);
   }
 
   close(): Promise<void> {

@@ -9,6 +9,7 @@ import type { EdgeMetrics } from '../../metrics/metrics.js';
 import { abandonAfterMs, callerBoundMs, GuardedBackend } from '../guarded.js';
 import { ParallelBackend } from '../parallel.js';
 import type { AuthBackend } from '../types.js';
+import type { MiddlewareBackend } from './call.js';
 import type { MiddlewareClientOptions } from './client.js';
 import { FlussonicBackend } from './flussonic.js';
 import { HttpBackend } from './http.js';
@@ -16,7 +17,7 @@ import { IptvportalBackend } from './iptvportal.js';
 import { SmartyBackend } from './smarty.js';
 import { StalkerBackend } from './stalker.js';
 
-type Factory = (client: MiddlewareClientOptions & { name: string }, entry: BackendEntry) => AuthBackend;
+type Factory = (client: MiddlewareClientOptions & { name: string }, entry: BackendEntry) => MiddlewareBackend;
 
 export const BACKEND_FACTORIES: Readonly<Record<BackendType, Factory>> = {
   http: (client) => new HttpBackend(client),
@@ -26,20 +27,23 @@ export const BACKEND_FACTORIES: Readonly<Record<BackendType, Factory>> = {
   flussonic: (client) => new FlussonicBackend(client),
 };
 
+/** One configured middleware, unguarded: the edge wraps it (createBackends); `check` uses it as it is. */
+export function createBackend(entry: BackendEntry): MiddlewareBackend {
+  const client = {
+    name: entry.name,
+    url: entry.url,
+    timeoutMs: entry.timeoutMs,
+    exchangeLimitMs: abandonAfterMs(entry.timeoutMs),
+    maxBodyBytes: entry.maxBodyBytes,
+    connections: entry.connections,
+    ...(entry.ca !== undefined && { caFile: entry.ca }),
+  };
+  return BACKEND_FACTORIES[entry.type](client, entry);
+}
+
 /** The middleware the Authorizer asks, or undefined when none is configured. */
 export function createBackends(entries: readonly BackendEntry[], metrics: EdgeMetrics): AuthBackend | undefined {
-  const guarded = entries.map((entry) => {
-    const client = {
-      name: entry.name,
-      url: entry.url,
-      timeoutMs: entry.timeoutMs,
-      exchangeLimitMs: abandonAfterMs(entry.timeoutMs),
-      maxBodyBytes: entry.maxBodyBytes,
-      connections: entry.connections,
-      ...(entry.ca !== undefined && { caFile: entry.ca }),
-    };
-    return new GuardedBackend(BACKEND_FACTORIES[entry.type](client, entry), { timeoutMs: entry.timeoutMs, concurrency: entry.concurrency }, metrics);
-  });
+  const guarded = entries.map((entry) => new GuardedBackend(createBackend(entry), { timeoutMs: entry.timeoutMs, concurrency: entry.concurrency }, metrics));
   if (guarded.length === 0) return undefined;
   return guarded.length === 1 ? guarded[0] : new ParallelBackend(guarded);
 }

@@ -5,9 +5,10 @@
  * the Flussonic-compatible use), 4xx denies, 5xx and transport failures are
  * "unavailable" (thrown by the client).
  */
-import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
-import { appendQuery, joinPath, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { expect200Or4xx, verdictFromHeaders } from './response.js';
+import type { AuthRequest, BackendVerdict } from '../types.js';
+import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
+import { appendQuery, joinPath, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
+import { expect200Or4xx, rejectServerError, verdictFromAnswer } from './response.js';
 
 /** The check endpoint, relative to the configured address (`https://go.iptvportal.cloud`). */
 export const IPTVPORTAL_CHECK_PATH = 'auth/arescrypt/';
@@ -20,7 +21,8 @@ export const IPTVPORTAL_CHECK_PATH = 'auth/arescrypt/';
  */
 export const IPTVPORTAL_DEFAULT_TTL_MS = 3_600_000;
 
-export class IptvportalBackend implements AuthBackend {
+export class IptvportalBackend implements MiddlewareBackend {
+  readonly type = 'iptvportal';
   readonly name: string;
   private readonly client: MiddlewareClient;
   private readonly checkPath: string;
@@ -31,12 +33,20 @@ export class IptvportalBackend implements AuthBackend {
     this.checkPath = joinPath(this.client.basePath, IPTVPORTAL_CHECK_PATH);
   }
 
-  async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
-    const answer = await this.client.get(appendQuery(this.checkPath, request.query), ['user-agent', 'astra-auth-edge'], signal);
+  describeRequest(request: AuthRequest): PlannedCheck {
+    return { call: { method: 'GET', origin: this.client.origin, path: appendQuery(this.checkPath, request.query), headers: ['user-agent', MIDDLEWARE_USER_AGENT], readBody: false } };
+  }
+
+  interpret(answer: MiddlewareAnswer): BackendVerdict {
     const { status } = answer;
+    rejectServerError(status);
     expect200Or4xx(status, 'portal');
-    const verdict = verdictFromHeaders(status === 200, `backend_${status}`, answer.header);
+    const verdict = verdictFromAnswer(status === 200, `backend_${status}`, answer);
     return verdict.allow && verdict.ttlMs === undefined ? { ...verdict, ttlMs: IPTVPORTAL_DEFAULT_TTL_MS } : verdict;
+  }
+
+  check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, signal);
   }
 
   close(): Promise<void> {

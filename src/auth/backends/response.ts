@@ -1,6 +1,15 @@
-/** Response-header parsing shared by the middleware backends (pure). */
+/** Reading a middleware's answer, shared by the backends' interpret (pure). */
 import { EdgeError } from '../../errors.js';
 import type { BackendVerdict } from '../types.js';
+import type { MiddlewareAnswer } from './client.js';
+
+/**
+ * A 5xx is no decision from any middleware type: the middleware is
+ * unavailable and the default action applies (PROTOCOLS §1, §5, §7).
+ */
+export function rejectServerError(status: number): void {
+  if (status >= 500) throw new EdgeError('EDGE_ERR_BACKEND_HTTP_5XX', `middleware answered ${status}`);
+}
 
 /**
  * Decision TTL the middleware asked for: `X-AuthDuration: <seconds>` (Flussonic
@@ -35,18 +44,20 @@ export function parseUserFields(header: (name: string) => string | undefined): U
 }
 
 /**
- * The verdict an allow or deny answer's headers describe: X-AuthDuration /
- * Cache-Control (TTL), X-Session-Name, X-UserId, X-Max-Sessions, X-Unique on
- * an allow; X-Location (redirect) on a deny.
+ * The verdict an allow or deny answer describes: its status (kept on the
+ * session: the admin API shows why it was allowed or denied), and in its
+ * headers X-AuthDuration / Cache-Control (TTL), X-Session-Name, X-UserId,
+ * X-Max-Sessions, X-Unique on an allow; X-Location (redirect) on a deny.
  */
-export function verdictFromHeaders(allow: boolean, reason: string, header: (name: string) => string | undefined): BackendVerdict {
+export function verdictFromAnswer(allow: boolean, reason: string, answer: Pick<MiddlewareAnswer, 'status' | 'header'>): BackendVerdict {
+  const { status, header } = answer;
   const ttlMs = parseMiddlewareTtlMs(header('x-authduration'), header('cache-control'));
   if (allow) {
     const sessionName = header('x-session-name');
-    return { allow, reason, ...(ttlMs !== undefined && { ttlMs }), ...(sessionName !== undefined && sessionName !== '' && { sessionName }), ...parseUserFields(header) };
+    return { allow, reason, status, ...(ttlMs !== undefined && { ttlMs }), ...(sessionName !== undefined && sessionName !== '' && { sessionName }), ...parseUserFields(header) };
   }
   const location = header('x-location');
-  return { allow, reason, ...(ttlMs !== undefined && { ttlMs }), ...(location !== undefined && location !== '' && { location }) };
+  return { allow, reason, status, ...(ttlMs !== undefined && { ttlMs }), ...(location !== undefined && location !== '' && { location }) };
 }
 
 /**

@@ -16,9 +16,13 @@
  * endpoint.
  */
 import { EdgeError } from '../../errors.js';
-import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
-import { joinPath, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { expect200Or4xx, verdictFromHeaders } from './response.js';
+import type { AuthRequest, BackendVerdict } from '../types.js';
+import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
+import { joinPath, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
+import { expect200Or4xx, rejectServerError, verdictFromAnswer } from './response.js';
+
+/** Smarty's tokens are one-time tokens in the stream URL: without one there is nothing to check. */
+const NO_TOKEN: PlannedCheck = Object.freeze({ verdict: Object.freeze({ allow: false, reason: 'no_token' }) });
 
 /** The check endpoint, relative to the configured address (`http://host`). Its trailing slash is Smarty's (Django) URL. */
 export const SMARTY_CHECK_PATH = 'tvmiddleware/api/streamservice/token/check/';
@@ -58,7 +62,8 @@ function errorReason(code: number): string {
   return ERROR_REASONS[code] ?? `error_${code}`;
 }
 
-export class SmartyBackend implements AuthBackend {
+export class SmartyBackend implements MiddlewareBackend {
+  readonly type = 'smarty';
   readonly name: string;
   private readonly client: MiddlewareClient;
   private readonly checkPath: string;
@@ -73,24 +78,31 @@ export class SmartyBackend implements AuthBackend {
     this.sendIp = smarty.sendIp ?? true;
   }
 
-  async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
-    // Smarty's tokens are one-time tokens in the stream URL: without one there is nothing to check.
-    if (request.token === undefined || request.token === '') return { allow: false, reason: 'no_token' };
+  describeRequest(request: AuthRequest): PlannedCheck {
+    if (request.token === undefined || request.token === '') return NO_TOKEN;
     let query = `token=${encodeURIComponent(request.token)}`;
     if (this.sendName) query += `&name=${encodeURIComponent(request.channel)}`;
     if (this.sendIp) query += `&ip=${encodeURIComponent(request.clientIp)}`;
-    const answer = await this.client.get(`${this.checkPath}?${query}`, ['user-agent', 'astra-auth-edge'], signal, true);
+    return { call: { method: 'GET', origin: this.client.origin, path: `${this.checkPath}?${query}`, headers: ['user-agent', MIDDLEWARE_USER_AGENT], readBody: true } };
+  }
+
+  check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, signal);
+  }
+
+  interpret(answer: MiddlewareAnswer): BackendVerdict {
     const { status, body } = answer;
+    rejectServerError(status);
     expect200Or4xx(status, 'Smarty');
     if (body === undefined && status === 200) {
       // Over maxBodyBytes or cut short: it may have been `{"error":1}`, so this is no grant.
       throw new EdgeError('EDGE_ERR_BACKEND_INVALID', 'Smarty answered 200 with a body that could not be read');
     }
     const code = body === undefined ? undefined : smartyErrorCode(body);
-    if (status === 200 && (code === undefined || code === 0)) return verdictFromHeaders(true, 'backend_200', answer.header);
+    if (status === 200 && (code === undefined || code === 0)) return verdictFromAnswer(true, 'backend_200', answer);
     // A 4xx saying `error: 0` is still a deny: the status is what Flussonic and Astra would go by.
     const reason = code === undefined || code === 0 ? `backend_${status}` : errorReason(code);
-    return verdictFromHeaders(false, reason, answer.header);
+    return verdictFromAnswer(false, reason, answer);
   }
 
   close(): Promise<void> {

@@ -10,14 +10,19 @@
  * re-check then gets `403`: the grant must be kept from our own cache for
  * X-AuthDuration, which the authorizer does with the verdict's ttlMs.
  */
-import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
-import { joinPath, MiddlewareClient, type MiddlewareClientOptions } from './client.js';
-import { expect200Or4xx, verdictFromHeaders } from './response.js';
+import type { AuthRequest, BackendVerdict } from '../types.js';
+import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
+import { joinPath, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
+import { expect200Or4xx, rejectServerError, verdictFromAnswer } from './response.js';
+
+/** The portal answers 403 to a missing token: the edge saves the round trip. */
+const NO_TOKEN: PlannedCheck = Object.freeze({ verdict: Object.freeze({ allow: false, reason: 'no_token' }) });
 
 /** The portal script, relative to the configured address (`http://host/stalker_portal`). */
 export const STALKER_CHECK_PATH = 'server/api/chk_flussonic_tmp_link.php';
 
-export class StalkerBackend implements AuthBackend {
+export class StalkerBackend implements MiddlewareBackend {
+  readonly type = 'stalker';
   readonly name: string;
   private readonly client: MiddlewareClient;
   private readonly checkPath: string;
@@ -28,15 +33,22 @@ export class StalkerBackend implements AuthBackend {
     this.checkPath = joinPath(this.client.basePath, STALKER_CHECK_PATH);
   }
 
-  async check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
-    // The portal answers 403 to a missing token: save the round trip.
-    if (request.token === undefined || request.token === '') return { allow: false, reason: 'no_token' };
+  describeRequest(request: AuthRequest): PlannedCheck {
+    if (request.token === undefined || request.token === '') return NO_TOKEN;
     // request.token is decoded: encoded once here, $_GET['token'] is exactly it.
-    const answer = await this.client.get(`${this.checkPath}?token=${encodeURIComponent(request.token)}`, ['user-agent', 'astra-auth-edge'], signal);
+    return { call: { method: 'GET', origin: this.client.origin, path: `${this.checkPath}?token=${encodeURIComponent(request.token)}`, headers: ['user-agent', MIDDLEWARE_USER_AGENT], readBody: false } };
+  }
+
+  interpret(answer: MiddlewareAnswer): BackendVerdict {
     const { status } = answer;
+    rejectServerError(status);
     // The script only ever says 200 or 403.
     expect200Or4xx(status, 'portal');
-    return verdictFromHeaders(status === 200, `backend_${status}`, answer.header);
+    return verdictFromAnswer(status === 200, `backend_${status}`, answer);
+  }
+
+  check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, signal);
   }
 
   close(): Promise<void> {
