@@ -140,6 +140,12 @@ export class SessionRegistry {
       userId: d.userId === undefined ? undefined : strings.intern(d.userId),
       maxSessions: d.maxSessions,
       unique: d.unique,
+      // Why (admin "why" view): small numbers and strings that already exist (a backend's name, a code).
+      status: d.status,
+      backend: d.backend,
+      retryAfterS: d.retryAfterS,
+      defaultAction: d.defaultAction,
+      failure: d.failure,
     };
   }
 
