@@ -36,6 +36,7 @@ import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
 import { MemorySessionStore } from './session/memory.js';
 import { SessionRegistry } from './session/registry.js';
+import { MarkerKeys } from './session/marker.js';
 
 /** Slow-loris guard: a request head must arrive within this time. */
 const REQUEST_HEADERS_TIMEOUT_MS = 10_000;
@@ -93,6 +94,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     metrics,
     notifier,
     onExpiry: (s) => authorizer.recheck(s),
+    markers: config.session.secret === undefined ? undefined : new MarkerKeys(config.session.secret, config.session.previousSecret, Date.now() + config.session.secretOverlapMs),
   });
   const authorizer: Authorizer = new Authorizer({
     backend: createBackends(config.backends, metrics),

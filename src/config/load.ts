@@ -249,6 +249,13 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   const rulesError = validateRules(rules);
   if (rulesError !== undefined) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${rulesError}`);
   const cache = buildCache(get, invalid);
+  const sessionSecret = get<string | undefined>('session.secret');
+  for (const path of ['session.secret', 'session.previousSecret']) {
+    const secret = get<string | undefined>(path);
+    // Named, never echoed: a secret.
+    if (secret !== undefined && secret.length < MIN_SESSION_SECRET_CHARS) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get(path)}: too short (${secret.length} characters): use at least ${MIN_SESSION_SECRET_CHARS} random characters, the same on every edge`);
+  }
+  if (get<string | undefined>('session.previousSecret') !== undefined && sessionSecret === undefined) invalid('session.previousSecret', 'needs session.secret (the new secret) too');
 
   const config: EdgeConfig = {
     listen: get<HostPort>('listen'),
@@ -278,6 +285,9 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       maxUngranted: get<number | undefined>('auth.maxUngranted') ?? defaultMaxUngranted(get<number>('auth.maxEntries')),
     },
     session: {
+      secret: sessionSecret,
+      previousSecret: get<string | undefined>('session.previousSecret'),
+      secretOverlapMs: get<number>('session.secretOverlap'),
       param,
       tokenParam,
       channelPattern: get<RegExp>('session.channelPattern'),
@@ -303,6 +313,9 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   };
   return deepFreeze(config);
 }
+
+/** A session secret shorter than this is guessable offline from one marker. */
+const MIN_SESSION_SECRET_CHARS = 16;
 
 /** A cache smaller than this many of its largest objects would evict what it just fetched. */
 const MIN_OBJECTS_PER_CACHE = 4;
@@ -448,7 +461,7 @@ export function describeConfig(config: EdgeConfig): Record<string, unknown> {
       rules: { ...config.rules, tokenAllow: config.rules.tokenAllow.map(() => '<redacted>'), tokenDeny: config.rules.tokenDeny.map(() => '<redacted>') },
       securetoken: { ...config.securetoken, secret: config.securetoken.secret === undefined ? undefined : '<redacted>' },
       cache: { ...config.cache, bypass: config.cache.bypass.map((r) => r.source) },
-      session: { ...config.session, channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
+      session: { ...config.session, secret: config.session.secret === undefined ? undefined : '<redacted>', previousSecret: config.session.previousSecret === undefined ? undefined : '<redacted>', channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
     }),
   ) as Record<string, unknown>;
 }

@@ -69,6 +69,10 @@ export interface CorsConfig {
 }
 
 export interface SessionConfig {
+  /** Signs markers (session/marker.ts); undefined: markers are plain session IDs, known only to this process. */
+  readonly secret: string | undefined;
+  readonly previousSecret: string | undefined;
+  readonly secretOverlapMs: number;
   readonly param: string;
   readonly tokenParam: string;
   readonly channelPattern: RegExp;

@@ -408,7 +408,7 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
     headers.push('cache-control', 'private, no-cache');
     // Not a playlist after all (a wrong content type): pass the bytes through untouched.
     // Compiled per request for now; the template does not depend on the session, so a shared cache can keep it.
-    const body = isPlaylistBody(upstreamBody) ? renderPlaylist(compilePlaylist(upstreamBody, this.forwarder.playlistContext), this.request.session.id) : upstreamBody;
+    const body = isPlaylistBody(upstreamBody) ? renderPlaylist(compilePlaylist(upstreamBody, this.forwarder.playlistContext), this.request.session.marker) : upstreamBody;
     headers.push('content-length', String(body.length));
     this.request.session.bytes += body.length;
     this.forwarder.options.metrics.bytesSent(this.request.kind, body.length);
