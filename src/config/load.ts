@@ -163,6 +163,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   const values = new Map<string, unknown>();
   const rawValues = new Map<string, unknown>();
   const where = new Map<string, string>();
+  const defaulted = new Set<string>();
   for (const spec of OPTIONS) {
     let raw: unknown;
     let origin: Origin;
@@ -179,6 +180,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     } else {
       raw = spec.default;
       origin = 'default';
+      defaulted.add(spec.path);
     }
     const name = describe(spec, origin, fileName);
     where.set(spec.path, name);
@@ -230,7 +232,8 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     url: get<string | undefined>('backend.url'),
     timeoutMs: get<number>('backend.timeout'),
     maxBodyBytes: get<number>('backend.maxBodyBytes'),
-    connections: get<number>('backend.connections'),
+    // Unset, it follows backend.concurrency (each call in flight needs a connection of its own).
+    connections: defaulted.has('backend.connections') ? Math.max(get<number>('backend.connections'), get<number>('backend.concurrency')) : get<number>('backend.connections'),
     concurrency: get<number>('backend.concurrency'),
     ca: get<string | undefined>('backend.ca'),
     sendName: get<boolean>('backend.sendName'),

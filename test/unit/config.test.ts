@@ -73,8 +73,10 @@ describe('errors name the setting and the value', () => {
     expect(configError(() => buildConfig({ flags: { 'backend.timeout': '0s' } }))).toMatch(/--backend-timeout.*"0s".*greater than 0/);
     expect(configError(() => buildConfig({ flags: { 'session.param': 'token' } }))).toMatch(/--session-param.*tokenParam/);
     // Every middleware call in flight needs its own connection (auth/guarded.ts).
-    expect(configError(() => buildConfig({ flags: { 'backend.concurrency': 100 } }))).toBe(
-      'invalid backend.connections (default): 64: must be at least the concurrency (--backend-concurrency: 100): every middleware call in flight needs its own connection: set it to 100 or more',
+    // Left unset, backend.connections follows backend.concurrency; set below it, it is an error.
+    expect(buildConfig({ flags: { 'backend.concurrency': 100 } }).backend.connections).toBe(100);
+    expect(configError(() => buildConfig({ flags: { 'backend.concurrency': 100, 'backend.connections': 64 } }))).toBe(
+      'invalid --backend-connections: 64: must be at least the concurrency (--backend-concurrency: 100): every middleware call in flight needs its own connection: set it to 100 or more',
     );
     expect(configError(() => buildConfig({ file: { backends: [{ url: 'http://127.0.0.1:1/a' }, { url: 'http://127.0.0.1:2/a', connections: 8, concurrency: 16 }] } }))).toMatch(/^invalid backends\[1\]\.connections: 8: must be at least the concurrency \(backends\[1\]\.concurrency: 16\)/);
     expect(buildConfig({ flags: { 'backend.concurrency': 100, 'backend.connections': 100 } }).backend.concurrency).toBe(100);
