@@ -179,7 +179,7 @@ export function parseStoreUrl(raw: string): string | undefined {
 /** A node name is shown in tables and logs: printable, no spaces, bounded. */
 const NODE_NAME = /^[\x21-\x7e]{1,100}$/;
 /** A key prefix: what Redis users put in key names, bounded. */
-const STORE_PREFIX = /^[A-Za-z0-9_.:{}\/-]{0,64}$/;
+const STORE_PREFIX = /^[A-Za-z0-9_.:{}/-]{0,64}$/;
 
 /** Builds the frozen EdgeConfig. Pure: the caller reads files and the environment. */
 export function buildConfig(sources: ConfigSources): EdgeConfig {
