@@ -173,7 +173,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     pathAndQuery: string,
     clientIp: string,
     peerIp: string,
-  ): void {
+  ): void | Promise<void> {
     if (decision.source === 'shed') {
       // No decision: the edge could not ask the middleware in time (its own congestion). Not a deny, not the default action: retry.
       if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_OVERLOADED', undefined, started, ['retry-after', String(decision.retryAfterS ?? 1)]);
@@ -200,10 +200,32 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, kind, 'EDGE_ERR_STREAM_CAPACITY', undefined, started, STREAM_CAPACITY_HEADERS);
       return;
     }
-    if (!session.active && !sessions.activate(session)) {
-      sendError(res, kind, 'EDGE_ERR_SESSION_LIMIT', 'max_sessions', started);
-      return;
+    if (!session.active) {
+      const admitted = sessions.activate(session);
+      if (admitted instanceof Promise) {
+        // A new session with a per-user limit, in a fleet: the fleet counts it (bounded wait, session/redis.ts).
+        return admitted.then((ok) => {
+          if (res.destroyed) return;
+          if (ok) serve(req, res, kind, session, started, pathAndQuery, clientIp, peerIp);
+          else refuseActivation(res, kind, session, decision, started);
+        });
+      }
+      if (!admitted) {
+        refuseActivation(res, kind, session, decision, started);
+        return;
+      }
     }
+    serve(req, res, kind, session, started, pathAndQuery, clientIp, peerIp);
+  }
+
+  /** Over the user's limit, or ended (kicked, or by another session's X-Unique) while the fleet counted it. */
+  function refuseActivation(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision, started: number): void {
+    if (session.endReason !== undefined) refuse(res, kind, session, decision, started);
+    else sendError(res, kind, 'EDGE_ERR_SESSION_LIMIT', 'max_sessions', started);
+  }
+
+  /** Forwards (or serves from the cache or the fan-out) the request of an open session. */
+  function serve(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, started: number, pathAndQuery: string, clientIp: string, peerIp: string): void {
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       upstreamHost: forwarder.upstreamHost,
       clientIp,
@@ -361,7 +383,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       );
       return;
     }
-    proceed(req, res, kind, session, result, 'cache', started, pathAndQuery, clientIp, peerIp);
+    return proceed(req, res, kind, session, result, 'cache', started, pathAndQuery, clientIp, peerIp);
   };
 }
 
