@@ -75,6 +75,7 @@ const REFRESH_SLICE = 500;
 const MAX_PENDING = 10_000;
 /** How often the timer looks at the connection (a ping while slow) and whether a refresh is due. */
 const TICK_MS = 1000;
+const MIN_TICK_MS = 50;
 /** Listing entries swept per refresh (a crashed edge's), at most. */
 const SWEEP_MAX = 5000;
 /** List members read per call while a filtered list is walked. */
@@ -219,7 +220,7 @@ export class RedisFleet implements FleetState {
   private readonly endedHere = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
-  private readonly ticker: NodeJS.Timeout;
+  private ticker: NodeJS.Timeout;
   private lastRefresh = 0;
   private refreshing = false;
   /** An awaited call timed out: the store is taken as down until a call succeeds again. */
@@ -265,8 +266,20 @@ export class RedisFleet implements FleetState {
     this.sub.on('message', (channel: string, text: string) => {
       if (channel === this.keys.channel) this.heard(text);
     });
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
-    this.ticker.unref();
+    this.ticker = this.armTicker();
+  }
+
+  /** Every TICK_MS, or a quarter of the TTL when shorter: the refresh (every third of it) then never comes later than 7/12 of it. */
+  private armTicker(): NodeJS.Timeout {
+    const timer = setTimeout(
+      () => {
+        this.tick();
+        if (this.closing === undefined) this.ticker = this.armTicker();
+      },
+      Math.max(MIN_TICK_MS, Math.min(TICK_MS, this.options.ttlMs() / 4)),
+    );
+    timer.unref();
+    return timer;
   }
 
   private watch(connection: Redis, op: StoreOp): void {
@@ -695,7 +708,7 @@ export class RedisFleet implements FleetState {
   }
 
   private async shutdown(): Promise<void> {
-    clearInterval(this.ticker);
+    clearTimeout(this.ticker);
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     // What this edge still has to say (its sessions leaving, ends) goes out before the connection closes, if Redis answers.

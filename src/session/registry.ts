@@ -43,6 +43,8 @@ const ENDING: ReadonlySet<CloseReason> = new Set(['kicked', 'denied', 'unique', 
 const ELSEWHERE: SessionOrigin = { channel: '', kind: 'hls', clientIp: '', userAgent: '', host: '', path: '', query: '', token: undefined, referer: '' };
 /** No join key hashes to it (joinKeyOf is never negative): a remote tombstone takes no join slot. */
 const NO_JOIN_KEY = -1;
+/** A remote tombstone's decision: one, so that its marker is refused from the store and the middleware is never asked. */
+const ENDED_ELSEWHERE: Decision = Object.freeze({ allow: false, reason: 'ended_elsewhere', source: 'rule', decidedAt: 0 });
 
 /** A holder re-tells the fleet about an end only when its own tombstone outlives the fleet's by more than this. */
 const TOMBSTONE_SLACK_MS = 1000;
@@ -410,6 +412,7 @@ export class SessionRegistry {
     if (remaining <= 0) return;
     const tombstone = new Session(end.sessionId, ELSEWHERE, this.now(), NO_JOIN_KEY);
     tombstone.endReason = end.reason;
+    tombstone.decision = ENDED_ELSEWHERE;
     // Granted tier: only a session some edge allowed can be ended, as for a tombstone of our own.
     tombstone.granted = true;
     this.store.put(tombstone, remaining);
