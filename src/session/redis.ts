@@ -286,7 +286,10 @@ export class RedisFleet implements FleetState {
     // An 'error' listener is required (ioredis would print each one); every failed attempt counts.
     connection.on('error', (err: unknown) => this.failed(op, err));
     connection.on('close', () => {
-      if (this.closing === undefined) this.down(op, 'connection closed');
+      // A connection lost while up counts once; ioredis also emits 'close' after each failed reconnect, counted by 'error'.
+      if (this.closing !== undefined || this.episode !== undefined) return;
+      this.metrics.storeError(op);
+      this.down(op, 'connection closed');
     });
   }
 
@@ -303,15 +306,15 @@ export class RedisFleet implements FleetState {
 
   // --- outage episodes ---------------------------------------------------------------------------
 
+  /** A call or a connection failed: counted, and part of the episode. */
   private failed(op: StoreOp, err: unknown): void {
     this.metrics.storeError(op);
-    this.down(op, errorText(err), false);
+    this.down(op, errorText(err));
   }
 
-  /** Starts an episode (one log line) or adds to the current one. */
-  private down(op: StoreOp, error: string, count = true): void {
+  /** Starts an episode (one log line) or adds to the current one. The caller counted the error. */
+  private down(op: StoreOp, error: string): void {
     if (this.closing !== undefined) return;
-    if (count && op !== 'connect' && op !== 'subscribe') this.metrics.storeError(op);
     if (this.episode !== undefined) {
       this.episode.errors++;
       return;
@@ -378,6 +381,7 @@ export class RedisFleet implements FleetState {
       const result = await Promise.race([call(), late]);
       if (result === TIMED_OUT) {
         this.slow = true;
+        this.metrics.storeError(op);
         this.down(op, `no answer within ${ms} ms`);
         return undefined;
       }
@@ -604,7 +608,7 @@ export class RedisFleet implements FleetState {
       this.metrics.storeError(op);
       first ??= err;
     }
-    if (first !== undefined) this.down(ops[0] ?? 'publish', errorText(first), false);
+    if (first !== undefined) this.down(ops[0] ?? 'publish', errorText(first));
     else this.succeeded();
     return failed;
   }
