@@ -14,6 +14,7 @@
 //   npx tsx bench/fleet-redis.ts [--sessions N] [--rounds N]   (about 30 s; JSON to bench/results/fleet-redis.json)
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import { httpRequest } from '../test/helpers/client.js';
 import { startEdge, type TestEdge } from '../test/helpers/edge.js';
 import { startTestMiddleware } from '../test/helpers/middleware.js';
@@ -57,6 +58,9 @@ const edges: Record<Store, TestEdge> = {
   redis: await startEdge({ ...base, store: { url: redis.url, prefix: `bench${randomBytes(3).toString('hex')}:` }, node: { name: 'bench-redis' } }),
 };
 if ((await edges.redis.metric('edge_store_up')) !== 1) throw new Error('the Redis edge is not connected');
+const probe = new Redis(redis.url, { protocol: 2 });
+const usedMemory = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(await probe.info('memory'))![1]);
+const memoryBefore = await usedMemory();
 
 const samples: Record<`${Store}/${Scenario}`, number[]> = { 'memory/limit': [], 'redis/limit': [], 'memory/nolimit': [], 'redis/nolimit': [] };
 for (const store of ['memory', 'redis'] as const) await newSessions(edges[store], WARMUP, `warm-${store}-limit`);
@@ -78,6 +82,11 @@ for (let i = 0; i < SESSIONS; i++) {
   if (answer?.admitted !== true) throw new Error('admit gave no answer');
 }
 const storeErrors = await edges.redis.metric('edge_store_errors_total');
+// Redis memory per open session: everything the fleet keeps for one (record, join key, user entries, list entries).
+await new Promise((r) => setTimeout(r, 200));
+const published = edges.redis.app.sessions.table.size;
+const bytesPerSession = (await usedMemory() - memoryBefore) / published;
+await probe.quit();
 
 for (const e of Object.values(edges)) await e.close();
 await mw.close();
@@ -100,5 +109,6 @@ for (const scenario of ['limit', 'nolimit']) {
   console.log(`${scenario}: redis − memory p50 ${(r.p50 - m.p50).toFixed(3)} ms (${(r.p50 / m.p50).toFixed(2)}×), p99 ${(r.p99 - m.p99).toFixed(3)} ms (${(r.p99 / m.p99).toFixed(2)}×)`);
 }
 console.log(`fleet.admit() alone: p50 ${admit.p50.toFixed(3)} ms, p99 ${admit.p99.toFixed(3)} ms (${admit.n} calls); store errors during the run: ${storeErrors}`);
+console.log(`Redis memory: ${bytesPerSession.toFixed(0)} bytes per open session (${published} sessions published)`);
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-await writeFile(new URL('./results/fleet-redis.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, sessions: SESSIONS, rounds: ROUNDS, rows, admit, storeErrors }, null, 2)}\n`);
+await writeFile(new URL('./results/fleet-redis.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, sessions: SESSIONS, rounds: ROUNDS, rows, admit, storeErrors, bytesPerSession }, null, 2)}\n`);

@@ -386,9 +386,11 @@ export class SessionRegistry {
   /**
    * Another edge ended a session (a kick through its admin API, a deny from
    * its re-check, a limit): held here, it is ended (streams cut); otherwise a
-   * tombstone keeps its marker refused here too.
+   * tombstone keeps its marker refused here too. Called for every end the
+   * fleet announces, and for a `findMarker` answer `{ ended }` (a marker of a
+   * session this edge never saw, ended before it asked).
    */
-  private endedElsewhere(end: FleetEnd): void {
+  endedElsewhere(end: FleetEnd): void {
     const remaining = end.untilMs - this.now();
     if (remaining <= 0) return;
     const reason: CloseReason = ENDING.has(end.reason as CloseReason) ? (end.reason as CloseReason) : 'denied';
