@@ -362,7 +362,12 @@ export class RedisFleet implements FleetState {
       );
       return;
     }
-    if (!this.connected || this.episode !== undefined) return;
+    if (!this.connected) return;
+    if (this.episode !== undefined) {
+      // Connected again but the episode is not over (a recovery failed half-way, a failed write): try again.
+      if (!this.recovering) void this.recover();
+      return;
+    }
     const now = Date.now();
     if (now - this.lastRefresh >= this.options.ttlMs() / 3 && !this.refreshing) void this.refreshAll();
   }
