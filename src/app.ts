@@ -34,9 +34,13 @@ import type { Dispatcher } from 'undici';
 import { answerClientError, refuseConnect } from './proxy/client-error.js';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
+import type { FleetState } from './session/fleet.js';
 import { MemorySessionStore } from './session/memory.js';
+import { RedisFleet } from './session/redis.js';
 import { SessionRegistry } from './session/registry.js';
 import { MarkerKeys } from './session/marker.js';
+import { SoloFleet } from './session/solo.js';
+import { SessionTable } from './session/table.js';
 
 /** Slow-loris guard: a request head must arrive within this time. */
 const REQUEST_HEADERS_TIMEOUT_MS = 10_000;
@@ -46,6 +50,11 @@ const DRAIN_POLL_MS = 100;
 const STARTUP_PROBE_TIMEOUT_MS = 1000;
 /** The readiness probe's upstream check: any HTTP answer within this time counts. */
 const UPSTREAM_PROBE_TIMEOUT_MS = 1000;
+/**
+ * listen() waits this long for the fleet's store, so the first sessions count
+ * fleet-wide; past it the edge starts anyway (per-edge limits until Redis answers).
+ */
+const STORE_STARTUP_WAIT_MS = 3000;
 
 /** Settings a SIGHUP applies; the rest needs a restart (listeners, pools, the store's size). */
 const RELOADABLE = ['backend', 'backends', 'rules', 'securetoken', 'auth', 'limits', 'session.idleTimeoutMs', 'session.maxStreams', 'log.level'] as const;
@@ -80,12 +89,27 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   const store = new MemorySessionStore({ maxGranted: config.auth.maxEntries, maxUngranted: config.auth.maxUngranted, onEvict: (s) => sessions.evicted(s) });
   const mediaCache = config.cache.maxBytes > 0 ? new MediaCache({ maxBytes: config.cache.maxBytes, maxEntryBytes: config.cache.maxObjectBytes }) : undefined;
   const metrics = new EdgeMetrics(
-    { store, activeSessions: () => sessions.table.countByKind(), openStreams: () => forwarder.openStreams, cache: mediaCache, fanout: { get channelCount() { return fanout?.channelCount ?? 0; }, get viewerCount() { return fanout?.viewerCount ?? 0; } } },
+    {
+      store,
+      activeSessions: () => sessions.table.countByKind(),
+      openStreams: () => forwarder.openStreams,
+      cache: mediaCache,
+      fanout: { get channelCount() { return fanout?.channelCount ?? 0; }, get viewerCount() { return fanout?.viewerCount ?? 0; } },
+      storeUp: (): boolean => redisFleet === undefined || redisFleet.connected,
+    },
     { processMetrics: options.processMetrics ?? true },
   );
   const notifier = config.session.closeWebhook === undefined ? undefined : new CloseNotifier(config.session.closeWebhook, log);
+  const table = new SessionTable();
+  const redisFleet: RedisFleet | undefined =
+    config.store.url === undefined
+      ? undefined
+      : new RedisFleet({ url: config.store.url, prefix: config.store.prefix, nodeName: config.node.name, table, ttlMs: () => config.session.idleTimeoutMs, log, metrics, markerOf: (s) => s.marker });
+  const fleet: FleetState = redisFleet ?? new SoloFleet(config.node.name, table);
   const sessions: SessionRegistry = new SessionRegistry({
     store,
+    table,
+    fleet,
     auth: config.auth,
     limits: config.limits,
     idleTimeoutMs: config.session.idleTimeoutMs,
@@ -181,6 +205,8 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     await authorizer.close();
     await forwarder.close();
     await notifier?.close();
+    // After closeAll: the fleet hears this edge's sessions leave before the connection closes.
+    await fleet.close();
     await store.close();
     await new Promise<void>((resolve) => {
       adminServer.close(() => resolve());
@@ -198,11 +224,17 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     async listen() {
       await listenOn(publicServer, config.listen.host, config.listen.port);
       await listenOn(adminServer, config.admin.listen.host, config.admin.listen.port);
+      if (redisFleet !== undefined && !(await redisFleet.ready(STORE_STARTUP_WAIT_MS))) {
+        log.warn({ store: redactUrl(config.store.url!) }, `fleet store not reachable within ${STORE_STARTUP_WAIT_MS / 1000} s: starting with this edge's own limits; reconnecting in the background`);
+      }
       listening = true;
       const url = addressUrl(publicServer.address() as AddressInfo);
       const adminUrl = addressUrl(adminServer.address() as AddressInfo);
       log.info({ url, adminUrl, config: describeConfig(config) }, 'astra-auth-edge listening');
       for (const b of config.backends) void warnIfUnreachable(b.url, b.name, config, log);
+      if (config.store.url !== undefined && config.session.secret === undefined) {
+        log.warn('--store is set without --session-secret: sessions are listed, limited and kicked fleet-wide, but an edge cannot serve a session another edge opened (its marker is unsigned): set the same --session-secret on every edge');
+      }
       if (config.backends.length === 0) {
         log.warn({ defaultAction: config.auth.defaultAction }, `no middleware configured (--backend): every new session gets the default action "${config.auth.defaultAction}"`);
       }

@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { errorBody } from '../errors.js';
 import type { SessionRegistry } from '../session/registry.js';
-import { handleApi } from './api.js';
+import { handleApi, type ApiResponse } from './api.js';
 import { checkAdminHost, parseAdminTarget } from './request.js';
 import type { StatusSampler } from './sampler.js';
 import { writeSessionPage } from './session-list.js';
@@ -133,9 +133,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         return;
       }
       const answer = handleApi(method, path, query, deps);
-      if ('page' in answer) return writeSessionPage(res, answer.page);
-      send(res, answer.status, 'application/json', `${JSON.stringify(answer.body)}\n`, answer.status === 405 ? { allow: 'GET, DELETE' } : undefined);
-      return;
+      return answer instanceof Promise ? answer.then((a) => answerApi(res, a)) : answerApi(res, answer);
     }
     if (method !== 'GET' && method !== 'HEAD') {
       send(res, 405, 'application/json', errorBody('EDGE_ERR_METHOD_NOT_ALLOWED'), { allow: 'GET, HEAD' });
@@ -147,6 +145,12 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     }
     send(res, 404, 'application/json', errorBody('EDGE_ERR_NOT_FOUND'));
   };
+}
+
+function answerApi(res: ServerResponse, answer: ApiResponse): void | Promise<void> {
+  if (res.destroyed) return;
+  if ('page' in answer) return writeSessionPage(res, answer.page);
+  send(res, answer.status, 'application/json', `${JSON.stringify(answer.body)}\n`, answer.status === 405 ? { allow: 'GET, DELETE' } : undefined);
 }
 
 /** /metrics, /healthz, /readyz. */

@@ -5,7 +5,7 @@
  * a setting cannot exist in one place and be missing from another.
  */
 
-export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
+export type OptionKind = 'string' | 'url' | 'store' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
 
 export interface OptionSpec {
   /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
@@ -45,6 +45,11 @@ export const DEFAULT_UNGRANTED_SHARE = 0.1;
 export function defaultMaxUngranted(maxEntries: number): number {
   return Math.max(1, Math.ceil(maxEntries * DEFAULT_UNGRANTED_SHARE));
 }
+
+/** No shared store: this process keeps its sessions alone (a single edge). */
+export const DEFAULT_STORE = 'memory';
+/** Every Redis key and pub/sub channel of the edge starts with it (session/redis.ts lists them). */
+export const DEFAULT_STORE_PREFIX = 'edge:';
 
 export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
@@ -124,6 +129,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'limits.maxSessionsPerUser', flag: '--max-sessions-per-user', env: 'EDGE_MAX_SESSIONS_PER_USER', kind: 'count', default: 0, group: 'Per-user limits', help: 'concurrent sessions per user (X-UserId, else X-Session-Name) when the middleware sends no X-Max-Sessions; 0 = no limit' },
   { path: 'limits.policy', flag: '--limit-policy', env: 'EDGE_LIMIT_POLICY', kind: 'enum', values: LIMIT_POLICIES, default: 'refuse', group: 'Per-user limits', help: 'when a user is over the limit: refuse the new session (403) or close the oldest' },
   { path: 'limits.soft', flag: '--soft-limits', env: 'EDGE_SOFT_LIMITS', kind: 'bool', default: false, group: 'Per-user limits', help: 'count sessions per user and channel (for middlewares that reuse a token across channel switches)' },
+
+  // Fleet: several edges acting as one (README "Running a fleet")
+  { path: 'store.url', flag: '--store', env: 'EDGE_STORE', kind: 'store', default: DEFAULT_STORE, metavar: 'memory|URL', group: 'Fleet', help: 'where the state shared by a fleet lives: memory (this process alone) or redis://[user:pass@]host:port[/db] (rediss:// for TLS): the session table, per-user limits and kicks hold across every edge on it' },
+  { path: 'store.prefix', flag: '--store-prefix', env: 'EDGE_STORE_PREFIX', kind: 'string', default: DEFAULT_STORE_PREFIX, group: 'Fleet', help: 'prefix of every Redis key and channel the edge uses (several fleets on one Redis: one prefix each)' },
+  { path: 'node.name', flag: '--node-name', env: 'EDGE_NODE_NAME', kind: 'string', group: 'Fleet', help: 'this edge\'s name in the fleet\'s session table (the EDGE column); default: the host name and the listen port, e.g. edge-3:8080' },
 
   // HLS and proxying
   { path: 'hls.maxPlaylistBytes', flag: '--max-playlist-bytes', env: 'EDGE_MAX_PLAYLIST_BYTES', kind: 'size', default: '1MiB', group: 'HLS and proxying', help: 'largest upstream playlist read into memory for rewriting' },

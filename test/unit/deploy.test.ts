@@ -46,8 +46,11 @@ const EDGE_METRICS = [
   'edge_upstream_requests_total',
   'edge_upstream_duration_seconds',
   'edge_bytes_sent_total',
+  'edge_store_up',
+  'edge_store_errors_total',
+  'edge_store_latency_seconds',
 ] as const;
-const HISTOGRAMS = new Set<string>(['edge_request_duration_seconds', 'edge_auth_duration_seconds', 'edge_auth_backend_duration_seconds', 'edge_upstream_duration_seconds']);
+const HISTOGRAMS = new Set<string>(['edge_request_duration_seconds', 'edge_auth_duration_seconds', 'edge_auth_backend_duration_seconds', 'edge_upstream_duration_seconds', 'edge_store_latency_seconds']);
 const KNOWN = new Set<string>([...EDGE_METRICS, 'up', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']);
 
 function knownMetric(name: string): boolean {
@@ -340,6 +343,7 @@ describe('deploy/prometheus/alerts.yaml', () => {
         'AstraAuthEdgeDown',
         'AstraAuthEdgeHigh5xxRatio',
         'AstraAuthEdgeMiddlewareUnavailable',
+        'AstraAuthEdgeStoreDown',
         'AstraAuthEdgeTargetMissing',
       ].sort(),
     );
