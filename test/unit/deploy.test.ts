@@ -47,6 +47,10 @@ const EDGE_METRICS = [
   'edge_upstream_duration_seconds',
   'edge_bytes_sent_total',
   'edge_store_up',
+  'edge_auth_shed_total',
+  'edge_auth_backend_in_flight',
+  'edge_uncaught_errors_total',
+  'edge_internal_errors_total',
   'edge_store_errors_total',
   'edge_store_latency_seconds',
 ] as const;
@@ -370,7 +374,9 @@ describe('deploy/prometheus/alerts.yaml', () => {
         'AstraAuthEdgeDown',
         'AstraAuthEdgeHigh5xxRatio',
         'AstraAuthEdgeMiddlewareUnavailable',
+        'AstraAuthEdgeShedding',
         'AstraAuthEdgeStoreDown',
+        'AstraAuthEdgeUncaughtErrors',
         'AstraAuthEdgeTargetMissing',
       ].sort(),
     );
