@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
-import { OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
+import { MAX_WORKERS, MIN_SESSION_SECRET_CHARS, OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
 
 import type { BackendConfig, BackendEntry, CacheConfig, CorsConfig, EdgeConfig } from './schema.js';
@@ -108,6 +108,11 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
     case 'int': {
       const n = parseInteger(raw);
       return n !== undefined && n > 0 ? n : fail('a positive integer');
+    }
+    case 'intOrAuto': {
+      if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') return 'auto';
+      const n = parseInteger(raw);
+      return n !== undefined && n > 0 ? n : fail('a positive integer or auto');
     }
     case 'count': {
       const n = parseInteger(raw);
@@ -217,6 +222,12 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get('admin.token')}: too short (${adminToken.length} characters): use at least 16 random characters`);
   }
+  const workers = get<number | 'auto'>('workers');
+  if (workers !== 'auto' && workers > MAX_WORKERS) invalid('workers', `at most ${MAX_WORKERS} (or auto: one per available core)`);
+  const sessionSecret = get<string | undefined>('session.secret');
+  if (sessionSecret !== undefined && sessionSecret.length < MIN_SESSION_SECRET_CHARS) {
+    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get('session.secret')}: too short (${sessionSecret.length} characters): use at least ${MIN_SESSION_SECRET_CHARS} random characters`);
+  }
   const webhook = get<string | undefined>('session.closeWebhook');
   const stallTimeout = get<number>('proxy.clientStallTimeout');
   if (stallTimeout > 0 && stallTimeout < MIN_CLIENT_STALL_TIMEOUT_MS) {
@@ -252,6 +263,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
 
   const config: EdgeConfig = {
     listen: get<HostPort>('listen'),
+    workers,
     admin: { listen: adminListen, token: adminToken },
     upstream: {
       origin: upstream.origin,
@@ -284,6 +296,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       idleTimeoutMs: get<number>('session.idleTimeout'),
       maxStreams: get<number>('session.maxStreams'),
       bindIp: get<boolean>('session.bindIp'),
+      secret: sessionSecret,
       closeWebhook: webhook === undefined ? undefined : { url: webhook, method: get('session.closeWebhookMethod'), timeoutMs: get<number>('session.closeWebhookTimeout') },
     },
     limits: { maxSessionsPerUser: get<number>('limits.maxSessionsPerUser'), policy: get('limits.policy'), soft: get<boolean>('limits.soft') },
@@ -448,7 +461,7 @@ export function describeConfig(config: EdgeConfig): Record<string, unknown> {
       rules: { ...config.rules, tokenAllow: config.rules.tokenAllow.map(() => '<redacted>'), tokenDeny: config.rules.tokenDeny.map(() => '<redacted>') },
       securetoken: { ...config.securetoken, secret: config.securetoken.secret === undefined ? undefined : '<redacted>' },
       cache: { ...config.cache, bypass: config.cache.bypass.map((r) => r.source) },
-      session: { ...config.session, channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
+      session: { ...config.session, secret: config.session.secret === undefined ? undefined : '<redacted>', channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
     }),
   ) as Record<string, unknown>;
 }

@@ -5,7 +5,7 @@
  * a setting cannot exist in one place and be missing from another.
  */
 
-export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
+export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'intOrAuto' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
 
 export interface OptionSpec {
   /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
@@ -46,6 +46,16 @@ export function defaultMaxUngranted(maxEntries: number): number {
   return Math.max(1, Math.ceil(maxEntries * DEFAULT_UNGRANTED_SHARE));
 }
 
+/**
+ * Most worker processes `--workers` accepts (and what `auto` is capped at):
+ * past this many cores one host is better split into several edges (a
+ * process per NUMA node, or several pods) than one primary serving every IPC.
+ */
+export const MAX_WORKERS = 64;
+
+/** The session secret signs markers every edge of a fleet must verify: shorter is guessable offline. */
+export const MIN_SESSION_SECRET_CHARS = 16;
+
 export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
 export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
@@ -64,6 +74,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'listen', flag: '--listen', env: 'EDGE_LISTEN', kind: 'hostport', default: '0.0.0.0:8080', group: 'Listeners', help: 'public listener for players (HOST:PORT)' },
   { path: 'admin.listen', flag: '--admin-listen', env: 'EDGE_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9901', group: 'Listeners', help: 'admin listener: /api/sessions, /metrics, /healthz, /readyz (HOST:PORT)' },
   { path: 'admin.token', flag: '--admin-token', env: 'EDGE_ADMIN_TOKEN', kind: 'string', group: 'Listeners', help: 'bearer token for the admin API; required when --admin-listen is not loopback', secret: true },
+
+  { path: 'workers', flag: '--workers', env: 'EDGE_WORKERS', kind: 'intOrAuto', metavar: 'N|auto', default: 1, group: 'Listeners', help: `worker processes serving the public listener on every core of the host (auto: one per available core, at most ${MAX_WORKERS}); one primary runs the admin listener; 1: a single process` },
 
   // Upstream
   { path: 'upstream.url', flag: '--upstream', env: 'EDGE_UPSTREAM', kind: 'url', default: 'http://127.0.0.1:8000', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'origin to forward to (scheme://host:port, no path)' },
@@ -115,6 +127,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'session.closeWebhookMethod', flag: '--sessions-backend-method', env: 'EDGE_SESSIONS_BACKEND_METHOD', kind: 'enum', values: WEBHOOK_METHODS, default: 'POST', group: 'Sessions', help: 'POST (JSON body) or GET (fields as query parameters)' },
   { path: 'session.closeWebhookTimeout', flag: '--sessions-backend-timeout', env: 'EDGE_SESSIONS_BACKEND_TIMEOUT', kind: 'duration', default: '2s', group: 'Sessions', help: 'timeout of one close notification' },
   { path: 'session.maxStreams', flag: '--max-streams-per-session', env: 'EDGE_MAX_STREAMS_PER_SESSION', kind: 'count', default: DEFAULT_MAX_STREAMS_PER_SESSION, group: 'Sessions', help: 'concurrent MPEG-TS connections of one session (same token, IP, User-Agent, channel); one more closes the oldest; 0 = no limit' },
+  { path: 'session.secret', flag: '--session-secret', env: 'EDGE_SESSION_SECRET', kind: 'string', group: 'Sessions', help: `key that signs session markers (at least ${MIN_SESSION_SECRET_CHARS} characters): every edge (and worker) holding it serves a session another opened, without a new middleware call; unset: a random one per start (shared by the workers of one --workers edge)`, secret: true },
   { path: 'session.channelPattern', flag: '--channel-pattern', env: 'EDGE_CHANNEL_PATTERN', kind: 'regex', default: DEFAULT_CHANNEL_PATTERN, group: 'Sessions', help: 'regex on the path with a named group "channel" (optional group "rest": empty = MPEG-TS stream)' },
 
   // Per-user limits

@@ -77,6 +77,8 @@ export interface SessionConfig {
   readonly maxStreams: number;
   /** The marker is refused from any other client IP than the session's. */
   readonly bindIp: boolean;
+  /** Signs session markers; every edge (and worker) of a fleet holds the same one. Unset: one made at start. */
+  readonly secret: string | undefined;
   /** Astra's "Sessions Backend": notified when a session closes. */
   readonly closeWebhook: { readonly url: string; readonly method: WebhookMethod; readonly timeoutMs: number } | undefined;
 }
@@ -111,6 +113,8 @@ export interface FanoutConfig {
 
 export interface EdgeConfig {
   readonly listen: HostPort;
+  /** Worker processes (`auto`: one per available core, resolved at start by cluster/workers.ts); 1 = a single process. */
+  readonly workers: number | 'auto';
   readonly admin: { readonly listen: HostPort; readonly token: string | undefined };
   readonly upstream: UpstreamConfig;
   readonly backend: BackendConfig;
