@@ -53,7 +53,10 @@ export interface EdgeApp {
   readonly config: EdgeConfig;
   readonly metrics: EdgeMetrics;
   readonly sessions: SessionRegistry;
-  listen(): Promise<{ url: string; adminUrl: string }>;
+  /** `adminUrl`: undefined when the app has no admin listener (a worker of `--workers N`: the primary serves it). */
+  listen(): Promise<{ url: string; adminUrl: string | undefined }>;
+  /** What /readyz answers: listening, not draining, and (health.checkUpstream) the upstream answers. */
+  isReady(): Promise<boolean>;
   /** Drains and stops; `drainTimeoutMs` overrides shutdown.drainTimeout. Idempotent. */
   close(drainTimeoutMs?: number): Promise<void>;
   /** Applies a new config to new decisions; returns the changed settings that need a restart. */
@@ -64,6 +67,8 @@ export interface AppOptions {
   readonly log?: Logger;
   /** Collect Node process metrics (off in tests that run many edges in one process). */
   readonly processMetrics?: boolean;
+  /** Open the admin listener (default true); a worker of `--workers N` has none: its primary serves /metrics and the API for all. */
+  readonly adminListener?: boolean;
 }
 
 /** The rules and securetoken settings as the Authorizer (and `check`) use them. */
@@ -130,18 +135,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       answerHeaders: cors === undefined ? undefined : (res) => cors.headersForResponse(res),
     }),
   );
-  // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
-  const statusSampler = new StatusSampler({ registry: metrics.registry });
-  statusSampler.start();
-  const adminServer = createServer(
-    // requireHostHeader off: the admin handler answers a missing Host itself, with an error code (admin/server.ts).
-    { headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3, requireHostHeader: false },
-    guardRequests('admin', createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady, sampler: statusSampler }), { log, metrics }),
-  );
-  adminServer.once('close', () => statusSampler.close());
-  adminServer.on('clientError', answerClientError);
-  // CONNECT (authority-form) never reaches the request handler; without this Node closes the socket without a word.
-  adminServer.on('connect', refuseConnect);
+  const adminServer = options.adminListener === false ? undefined : createAdminServer(metrics, sessions, config.admin.token, isReady, log);
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -180,10 +174,12 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     await forwarder.close();
     await notifier?.close();
     await store.close();
-    await new Promise<void>((resolve) => {
-      adminServer.close(() => resolve());
-      adminServer.closeAllConnections();
-    });
+    if (adminServer !== undefined) {
+      await new Promise<void>((resolve) => {
+        adminServer.close(() => resolve());
+        adminServer.closeAllConnections();
+      });
+    }
     log.info('astra-auth-edge stopped');
   }
 
@@ -195,10 +191,10 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     sessions,
     async listen() {
       await listenOn(publicServer, config.listen.host, config.listen.port);
-      await listenOn(adminServer, config.admin.listen.host, config.admin.listen.port);
+      if (adminServer !== undefined) await listenOn(adminServer, config.admin.listen.host, config.admin.listen.port);
       listening = true;
       const url = addressUrl(publicServer.address() as AddressInfo);
-      const adminUrl = addressUrl(adminServer.address() as AddressInfo);
+      const adminUrl = adminServer === undefined ? undefined : addressUrl(adminServer.address() as AddressInfo);
       log.info({ url, adminUrl, config: describeConfig(config) }, 'astra-auth-edge listening');
       for (const b of config.backends) void warnIfUnreachable(b.url, b.name, config, log);
       if (config.backends.length === 0) {
@@ -206,6 +202,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       }
       return { url, adminUrl };
     },
+    isReady,
     close(drainTimeoutMs = config.shutdown.drainTimeoutMs) {
       closing ??= drainAndClose(drainTimeoutMs);
       return closing;
@@ -231,6 +228,23 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       return needsRestart;
     },
   };
+}
+
+/** The admin listener, with the status page's sampler (stopped when the listener closes). */
+function createAdminServer(metrics: EdgeMetrics, sessions: SessionRegistry, adminToken: string | undefined, isReady: () => Promise<boolean>, log: Logger): Server {
+  // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
+  const statusSampler = new StatusSampler({ registry: metrics.registry });
+  statusSampler.start();
+  const adminServer = createServer(
+    // requireHostHeader off: the admin handler answers a missing Host itself, with an error code (admin/server.ts).
+    { headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3, requireHostHeader: false },
+    guardRequests('admin', createAdminHandler({ registry: metrics.registry, sessions, adminToken, isReady, sampler: statusSampler }), { log, metrics }),
+  );
+  adminServer.once('close', () => statusSampler.close());
+  adminServer.on('clientError', answerClientError);
+  // CONNECT (authority-form) never reaches the request handler; without this Node closes the socket without a word.
+  adminServer.on('connect', refuseConnect);
+  return adminServer;
 }
 
 /**

@@ -10,24 +10,27 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import { errorBody } from '../errors.js';
 import type { SessionRegistry } from '../session/registry.js';
-import { handleApi } from './api.js';
+import { handleApi, type ApiResponse } from './api.js';
 import { checkAdminHost, parseAdminTarget } from './request.js';
-import type { StatusSampler } from './sampler.js';
+import { readableRegistry, type RegistrySource, type StatusSampler } from './sampler.js';
 import { writeSessionPage } from './session-list.js';
 import { STATUS_PAGE, loginPage } from './status-page.js';
 
-export interface AdminDeps {
-  readonly registry: Registry;
-  readonly sessions: SessionRegistry;
+interface AdminCommon {
+  readonly registry: RegistrySource;
   readonly adminToken: string | undefined;
   /** False while draining, before the public listener is up, or (if configured) while the upstream does not answer. */
   readonly isReady: () => Promise<boolean>;
   /** The status page's time series (owned and closed by the app). */
   readonly sampler: StatusSampler;
 }
+
+/** The admin API's answers: this process's session registry (api.ts), or another source (the primary of `--workers N`: cluster/admin-api.ts). */
+export type ApiHandler = (method: string, path: string, query: URLSearchParams) => Promise<ApiResponse>;
+
+export type AdminDeps = AdminCommon & ({ readonly sessions: SessionRegistry } | { readonly api: ApiHandler });
 
 /** The cookie a browser keeps the admin token in (HttpOnly: the page's scripts never see it). */
 export const ADMIN_COOKIE = 'edge_admin';
@@ -132,10 +135,8 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         send(res, 401, 'application/json', errorBody('EDGE_ERR_UNAUTHORIZED'), UNAUTHORIZED_HEADERS);
         return;
       }
-      const answer = handleApi(method, path, query, deps);
-      if ('page' in answer) return writeSessionPage(res, answer.page);
-      send(res, answer.status, 'application/json', `${JSON.stringify(answer.body)}\n`, answer.status === 405 ? { allow: 'GET, DELETE' } : undefined);
-      return;
+      if ('api' in deps) return deps.api(method, path, query).then((answer) => writeApiAnswer(res, answer));
+      return writeApiAnswer(res, handleApi(method, path, query, deps));
     }
     if (method !== 'GET' && method !== 'HEAD') {
       send(res, 405, 'application/json', errorBody('EDGE_ERR_METHOD_NOT_ALLOWED'), { allow: 'GET, HEAD' });
@@ -149,6 +150,11 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
   };
 }
 
+function writeApiAnswer(res: ServerResponse, answer: ApiResponse): void | Promise<void> {
+  if ('page' in answer) return writeSessionPage(res, answer.page);
+  send(res, answer.status, 'application/json', `${JSON.stringify(answer.body)}\n`, answer.status === 405 ? { allow: 'GET, DELETE' } : undefined);
+}
+
 /** /metrics, /healthz, /readyz. */
 function answerOpenPath(res: ServerResponse, path: string, method: string, deps: AdminDeps): void | Promise<void> {
   if (method !== 'GET' && method !== 'HEAD') {
@@ -160,10 +166,12 @@ function answerOpenPath(res: ServerResponse, path: string, method: string, deps:
     return;
   }
   if (path === '/readyz') return answerReadiness(res, deps.isReady);
-  return deps.registry.metrics().then(
-    (text) => send(res, 200, deps.registry.contentType, text),
-    (err: unknown) => send(res, 500, 'text/plain', `metrics collection failed: ${(err as Error).message}\n`),
-  );
+  return readableRegistry(deps.registry)
+    .then(async (registry) => ({ type: registry.contentType, text: await registry.metrics() }))
+    .then(
+      ({ type, text }) => send(res, 200, type, text),
+      (err: unknown) => send(res, 500, 'text/plain', `metrics collection failed: ${(err as Error).message}\n`),
+    );
 }
 
 /** /readyz, shared by the admin and (optionally) the public listener. */
