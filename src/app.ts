@@ -6,7 +6,7 @@
  * close pools; `reload()` applies a new config to new decisions. No
  * module-level state: two apps can share a process.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { StatusSampler } from './admin/sampler.js';
@@ -36,6 +36,7 @@ import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
 import { MemorySessionStore } from './session/memory.js';
 import { SessionRegistry } from './session/registry.js';
+import { MarkerKeys } from './session/marker.js';
 
 /** Slow-loris guard: a request head must arrive within this time. */
 const REQUEST_HEADERS_TIMEOUT_MS = 10_000;
@@ -98,6 +99,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     metrics,
     notifier,
     onExpiry: (s) => authorizer.recheck(s),
+    markers: config.session.secret === undefined ? undefined : new MarkerKeys(config.session.secret, config.session.previousSecret, Date.now() + config.session.secretOverlapMs),
   });
   const authorizer: Authorizer = new Authorizer({
     backend: createBackends(config.backends, metrics),
@@ -255,6 +257,7 @@ function createMediaPaths(config: EdgeConfig, forwarder: Forwarder, mediaCache: 
   const origin = config.upstream.origin;
   const dispatch = (o: Dispatcher.DispatchOptions, h: Dispatcher.DispatchHandler): boolean => forwarder.pool.dispatch(o, h);
   const ttls = new SegmentTtls(config.cache.segmentTtlMs, config.cache.negativeTtlMs);
+  const decorate = (res: ServerResponse, headers: string[]): string[] => forwarder.withCors(res, headers);
   const segments =
     mediaCache === undefined
       ? undefined
@@ -264,9 +267,11 @@ function createMediaPaths(config: EdgeConfig, forwarder: Forwarder, mediaCache: 
           dispatch,
           defaults: (key) => ttls.defaultsFor(key),
           xCache: config.cache.header,
+          decorate,
           stalls: forwarder.stalls,
           onUpstreamBytes: (n) => metrics.upstreamBytesReceived('segment', n),
           onResult: (result) => metrics.cacheRequest('segment', result),
+          onFetchDone: (error) => forwarder.countUpstream(error),
         });
   const playlists =
     config.cache.playlistTtlMs <= 0
@@ -279,8 +284,10 @@ function createMediaPaths(config: EdgeConfig, forwarder: Forwarder, mediaCache: 
           dispatch,
           context: forwarder.playlistContext,
           xCache: config.cache.header,
+          decorate,
           onUpstreamBytes: (n) => metrics.upstreamBytesReceived('playlist', n),
           onResult: (result) => metrics.cacheRequest('playlist', result),
+          onFetchDone: (error) => forwarder.countUpstream(error),
           onTargetDuration: (key, seconds) => ttls.learn(key, seconds),
         });
   const fanout = !config.fanout.enabled
@@ -291,7 +298,8 @@ function createMediaPaths(config: EdgeConfig, forwarder: Forwarder, mediaCache: 
         lingerMs: config.fanout.lingerMs,
         maxGopBytes: config.fanout.maxGopBytes,
         stallWatch: forwarder.stalls,
-        events: { upstreamBytes: (n) => metrics.upstreamBytesReceived('stream', n), viewerDropped: (reason) => metrics.fanoutDropped(reason) },
+        decorate,
+        events: { upstreamBytes: (n) => metrics.upstreamBytesReceived('stream', n), viewerDropped: (reason) => metrics.fanoutDropped(reason), upstreamDone: (error) => forwarder.countUpstream(error) },
       });
   return { segments, playlists, fanout };
 }

@@ -125,6 +125,8 @@ export class Authorizer {
       else {
         if (requestType === 'update') this.watchOneShot(session, previous, decision);
         this.sessions.apply(session, decision, requestType === 'update');
+        // The stored (compacted) decision: later requests of the session get this very object.
+        if (session.decision !== undefined && session.decision.decidedAt === decision.decidedAt) return session.decision;
       }
       return decision;
     });

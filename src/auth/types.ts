@@ -76,7 +76,8 @@ export interface AuthBackend {
  * slot in time, or its queue full). It is never stored on a session; the
  * request that waited for it gets 503 with Retry-After.
  */
-export type DecisionSource = 'backend' | 'default' | 'rule' | 'shed';
+/** `marker`: carried by a signed marker issued by another edge of the fleet (session/marker.ts). */
+export type DecisionSource = 'backend' | 'default' | 'rule' | 'shed' | 'marker';
 
 /**
  * A decision as the edge keeps it on a session. Why it was made (the admin

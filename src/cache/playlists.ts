@@ -55,8 +55,12 @@ export interface PlaylistCacheOptions {
   readonly dispatch: (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
   readonly context: PlaylistContext;
   readonly xCache: boolean;
+  /** CORS headers and the like (Forwarder.withCors). */
+  readonly decorate: (res: ServerResponse, headers: string[]) => string[];
   readonly onUpstreamBytes: (n: number) => void;
   readonly onResult: (result: CacheResult) => void;
+  /** A fetch's upstream exchange ended (undefined: complete). */
+  readonly onFetchDone: (error: Error | undefined) => void;
   /** A playlist at `pathAndQuery` announced this target duration (seconds). */
   readonly onTargetDuration: (pathAndQuery: string, seconds: number) => void;
   readonly now?: () => number;
@@ -100,6 +104,7 @@ export class PlaylistCache {
 
   /** @internal the fetch for `key` ended with an answer (or failed: `error`). */
   settle(key: string, answer: PlaylistAnswer | undefined, error: Error | undefined): void {
+    this.options.onFetchDone(error);
     const waiters = this.pending.get(key) ?? [];
     this.pending.delete(key);
     if (answer !== undefined && answer.expiresAt > this.now()) {
@@ -139,7 +144,7 @@ export class PlaylistCache {
     const headers = answer.headers.slice();
     headers.push('content-length', String(body.length));
     if (this.options.xCache) headers.push('x-cache', X_CACHE[result]);
-    res.writeHead(answer.status, headers);
+    res.writeHead(answer.status, this.options.decorate(res, headers));
     observer.started(answer.status);
     if (head) res.end();
     else {

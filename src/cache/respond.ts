@@ -20,15 +20,17 @@ export interface ServeOptions {
   readonly range: string | undefined;
   /** Add `X-Cache` (cache.header). */
   readonly xCache: boolean;
+  /** Adds what every answer of the edge carries (CORS headers: proxy/cors.ts via Forwarder.withCors). */
+  readonly decorate: (res: ServerResponse, headers: string[]) => string[];
 }
 
-function headersFor(entry: CacheEntry, result: CacheResult, options: ServeOptions, length: number | undefined, extra?: readonly string[]): string[] {
+function headersFor(res: ServerResponse, entry: CacheEntry, result: CacheResult, options: ServeOptions, length: number | undefined, extra?: readonly string[]): string[] {
   const out = entry.head!.headers.slice();
   if (length !== undefined) out.push('content-length', String(length));
   if (entry.head!.status === 200) out.push('accept-ranges', 'bytes');
   if (extra !== undefined) out.push(...extra);
   if (options.xCache) out.push('x-cache', X_CACHE[result]);
-  return out;
+  return options.decorate(res, out);
 }
 
 /** A complete entry: one writeHead, one end. Returns the status sent. */
@@ -38,7 +40,9 @@ export function serveComplete(res: ServerResponse, entry: CacheEntry, result: Ca
   if (head.status === 200 && options.range !== undefined) {
     const range = parseRange(options.range, size);
     if (range.kind === 'unsatisfiable') {
-      res.writeHead(416, { 'content-range': `bytes */${size}`, 'content-length': 0, ...(options.xCache && { 'x-cache': X_CACHE[result] }) });
+      const headers = ['content-range', `bytes */${size}`, 'content-length', '0'];
+      if (options.xCache) headers.push('x-cache', X_CACHE[result]);
+      res.writeHead(416, options.decorate(res, headers));
       res.end();
       observer.started(416);
       observer.finished(416, true);
@@ -46,7 +50,7 @@ export function serveComplete(res: ServerResponse, entry: CacheEntry, result: Ca
     }
     if (range.kind === 'partial') {
       const length = range.end - range.start + 1;
-      res.writeHead(206, headersFor(entry, result, options, length, ['content-range', `bytes ${range.start}-${range.end}/${size}`]));
+      res.writeHead(206, headersFor(res, entry, result, options, length, ['content-range', `bytes ${range.start}-${range.end}/${size}`]));
       observer.started(206);
       if (options.head) res.end();
       else {
@@ -57,7 +61,7 @@ export function serveComplete(res: ServerResponse, entry: CacheEntry, result: Ca
       return;
     }
   }
-  res.writeHead(head.status, headersFor(entry, result, options, size));
+  res.writeHead(head.status, headersFor(res, entry, result, options, size));
   observer.started(head.status);
   if (options.head) res.end();
   else {
@@ -118,7 +122,7 @@ export class StreamingReader implements EntryReader, StallTarget {
     if (this.done) return;
     if (this.options.range !== undefined && entry.head!.status === 200) return; // served whole at onEnd
     const length = entry.head!.contentLength;
-    this.res.writeHead(entry.head!.status, headersFor(entry, this.result, this.options, length));
+    this.res.writeHead(entry.head!.status, headersFor(this.res, entry, this.result, this.options, length));
     this.wroteHead = true;
     this.observer.started(entry.head!.status);
     if (this.options.head) {

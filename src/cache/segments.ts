@@ -42,9 +42,13 @@ export interface SegmentCacheOptions {
   /** TTL defaults for a segment at this path (auto TTLs depend on the playlist that listed it). */
   readonly defaults: (pathAndQuery: string) => PolicyDefaults;
   readonly xCache: boolean;
+  /** CORS headers and the like (Forwarder.withCors). */
+  readonly decorate: (res: ServerResponse, headers: string[]) => string[];
   readonly stalls: StallWatch;
   readonly onUpstreamBytes: (n: number) => void;
   readonly onResult: (result: CacheResult) => void;
+  /** A fill's upstream exchange ended (undefined: complete). */
+  readonly onFetchDone: (error: Error | undefined) => void;
 }
 
 export class SegmentCache {
@@ -57,7 +61,7 @@ export class SegmentCache {
   serve(res: ServerResponse, request: SegmentRequest, observer: ResponseObserver): boolean {
     const key = request.pathAndQuery;
     if (this.tooLarge.size > 0 && this.isTooLarge(key)) return false;
-    const serveOptions: ServeOptions = { head: request.head, range: request.range, xCache: this.options.xCache };
+    const serveOptions: ServeOptions = { head: request.head, range: request.range, xCache: this.options.xCache, decorate: this.options.decorate };
     const entry = this.options.cache.get(key);
     if (entry !== undefined && entry.state === 'complete') {
       this.options.onResult('hit');
@@ -77,6 +81,7 @@ export class SegmentCache {
     const fill = new CacheFill(this.options.cache, fresh, this.options.defaults(key), {
       upstreamBytes: this.options.onUpstreamBytes,
       done: (error) => {
+        this.options.onFetchDone(error);
         if (error instanceof EdgeError && error.code === 'EDGE_ERR_CACHE_OBJECT_TOO_LARGE') this.rememberTooLarge(key);
       },
     });

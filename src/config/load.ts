@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
-import { MAX_WORKERS, MIN_SESSION_SECRET_CHARS, OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
+import { MAX_WORKERS, OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
 
 import type { BackendConfig, BackendEntry, CacheConfig, CorsConfig, EdgeConfig } from './schema.js';
@@ -224,10 +224,6 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   }
   const workers = get<number | 'auto'>('workers');
   if (workers !== 'auto' && workers > MAX_WORKERS) invalid('workers', `at most ${MAX_WORKERS} (or auto: one per available core)`);
-  const sessionSecret = get<string | undefined>('session.secret');
-  if (sessionSecret !== undefined && sessionSecret.length < MIN_SESSION_SECRET_CHARS) {
-    throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get('session.secret')}: too short (${sessionSecret.length} characters): use at least ${MIN_SESSION_SECRET_CHARS} random characters`);
-  }
   const webhook = get<string | undefined>('session.closeWebhook');
   const stallTimeout = get<number>('proxy.clientStallTimeout');
   if (stallTimeout > 0 && stallTimeout < MIN_CLIENT_STALL_TIMEOUT_MS) {
@@ -260,6 +256,13 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   const rulesError = validateRules(rules);
   if (rulesError !== undefined) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${rulesError}`);
   const cache = buildCache(get, invalid);
+  const sessionSecret = get<string | undefined>('session.secret');
+  for (const path of ['session.secret', 'session.previousSecret']) {
+    const secret = get<string | undefined>(path);
+    // Named, never echoed: a secret.
+    if (secret !== undefined && secret.length < MIN_SESSION_SECRET_CHARS) throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get(path)}: too short (${secret.length} characters): use at least ${MIN_SESSION_SECRET_CHARS} random characters, the same on every edge`);
+  }
+  if (get<string | undefined>('session.previousSecret') !== undefined && sessionSecret === undefined) invalid('session.previousSecret', 'needs session.secret (the new secret) too');
 
   const config: EdgeConfig = {
     listen: get<HostPort>('listen'),
@@ -290,13 +293,15 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
       maxUngranted: get<number | undefined>('auth.maxUngranted') ?? defaultMaxUngranted(get<number>('auth.maxEntries')),
     },
     session: {
+      secret: sessionSecret,
+      previousSecret: get<string | undefined>('session.previousSecret'),
+      secretOverlapMs: get<number>('session.secretOverlap'),
       param,
       tokenParam,
       channelPattern: get<RegExp>('session.channelPattern'),
       idleTimeoutMs: get<number>('session.idleTimeout'),
       maxStreams: get<number>('session.maxStreams'),
       bindIp: get<boolean>('session.bindIp'),
-      secret: sessionSecret,
       closeWebhook: webhook === undefined ? undefined : { url: webhook, method: get('session.closeWebhookMethod'), timeoutMs: get<number>('session.closeWebhookTimeout') },
     },
     limits: { maxSessionsPerUser: get<number>('limits.maxSessionsPerUser'), policy: get('limits.policy'), soft: get<boolean>('limits.soft') },
@@ -316,6 +321,9 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   };
   return deepFreeze(config);
 }
+
+/** A session secret shorter than this is guessable offline from one marker. */
+const MIN_SESSION_SECRET_CHARS = 16;
 
 /** A cache smaller than this many of its largest objects would evict what it just fetched. */
 const MIN_OBJECTS_PER_CACHE = 4;
@@ -461,7 +469,7 @@ export function describeConfig(config: EdgeConfig): Record<string, unknown> {
       rules: { ...config.rules, tokenAllow: config.rules.tokenAllow.map(() => '<redacted>'), tokenDeny: config.rules.tokenDeny.map(() => '<redacted>') },
       securetoken: { ...config.securetoken, secret: config.securetoken.secret === undefined ? undefined : '<redacted>' },
       cache: { ...config.cache, bypass: config.cache.bypass.map((r) => r.source) },
-      session: { ...config.session, secret: config.session.secret === undefined ? undefined : '<redacted>', channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
+      session: { ...config.session, secret: config.session.secret === undefined ? undefined : '<redacted>', previousSecret: config.session.previousSecret === undefined ? undefined : '<redacted>', channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
     }),
   ) as Record<string, unknown>;
 }

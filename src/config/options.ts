@@ -53,9 +53,6 @@ export function defaultMaxUngranted(maxEntries: number): number {
  */
 export const MAX_WORKERS = 64;
 
-/** The session secret signs markers every edge of a fleet must verify: shorter is guessable offline. */
-export const MIN_SESSION_SECRET_CHARS = 16;
-
 export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
 export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
@@ -127,7 +124,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'session.closeWebhookMethod', flag: '--sessions-backend-method', env: 'EDGE_SESSIONS_BACKEND_METHOD', kind: 'enum', values: WEBHOOK_METHODS, default: 'POST', group: 'Sessions', help: 'POST (JSON body) or GET (fields as query parameters)' },
   { path: 'session.closeWebhookTimeout', flag: '--sessions-backend-timeout', env: 'EDGE_SESSIONS_BACKEND_TIMEOUT', kind: 'duration', default: '2s', group: 'Sessions', help: 'timeout of one close notification' },
   { path: 'session.maxStreams', flag: '--max-streams-per-session', env: 'EDGE_MAX_STREAMS_PER_SESSION', kind: 'count', default: DEFAULT_MAX_STREAMS_PER_SESSION, group: 'Sessions', help: 'concurrent MPEG-TS connections of one session (same token, IP, User-Agent, channel); one more closes the oldest; 0 = no limit' },
-  { path: 'session.secret', flag: '--session-secret', env: 'EDGE_SESSION_SECRET', kind: 'string', group: 'Sessions', help: `key that signs session markers (at least ${MIN_SESSION_SECRET_CHARS} characters): every edge (and worker) holding it serves a session another opened, without a new middleware call; unset: a random one per start (shared by the workers of one --workers edge)`, secret: true },
+  { path: 'session.secret', flag: '--session-secret', env: 'EDGE_SESSION_SECRET', kind: 'string', group: 'Sessions', help: 'sign session markers (HMAC) so that any edge sharing this secret serves the session without asking the middleware again (a fleet behind a load balancer); at least 16 characters, the same on every edge', secret: true },
+  { path: 'session.previousSecret', flag: '--session-secret-previous', env: 'EDGE_SESSION_SECRET_PREVIOUS', kind: 'string', group: 'Sessions', help: 'the secret before a rotation: markers it signed are still accepted for session.secretOverlap after start', secret: true },
+  { path: 'session.secretOverlap', flag: '--session-secret-overlap', env: 'EDGE_SESSION_SECRET_OVERLAP', kind: 'duration', default: '1h', group: 'Sessions', help: 'how long after start markers of session.previousSecret are accepted (cover the longest decision TTL)' },
   { path: 'session.channelPattern', flag: '--channel-pattern', env: 'EDGE_CHANNEL_PATTERN', kind: 'regex', default: DEFAULT_CHANNEL_PATTERN, group: 'Sessions', help: 'regex on the path with a named group "channel" (optional group "rest": empty = MPEG-TS stream)' },
 
   // Per-user limits

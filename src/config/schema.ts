@@ -69,6 +69,10 @@ export interface CorsConfig {
 }
 
 export interface SessionConfig {
+  /** Signs markers (session/marker.ts); undefined: markers are plain session IDs, known only to this process. */
+  readonly secret: string | undefined;
+  readonly previousSecret: string | undefined;
+  readonly secretOverlapMs: number;
   readonly param: string;
   readonly tokenParam: string;
   readonly channelPattern: RegExp;
@@ -77,8 +81,6 @@ export interface SessionConfig {
   readonly maxStreams: number;
   /** The marker is refused from any other client IP than the session's. */
   readonly bindIp: boolean;
-  /** Signs session markers; every edge (and worker) of a fleet holds the same one. Unset: one made at start. */
-  readonly secret: string | undefined;
   /** Astra's "Sessions Backend": notified when a session closes. */
   readonly closeWebhook: { readonly url: string; readonly method: WebhookMethod; readonly timeoutMs: number } | undefined;
 }

@@ -100,6 +100,7 @@ export class EdgeMetrics {
   private readonly cacheRequests: Record<CacheKindLabel, Record<CacheResultLabel, Inc>>;
   private readonly upstreamBytes: Record<RequestKind, Inc>;
   private readonly fanoutDrops: Record<FanoutDrop, Inc>;
+  private readonly adopted: Inc;
   private readonly requests: Record<RequestKind, Record<StatusClass, Inc>>;
   private readonly decisions: Record<DecisionResult, Record<DecisionMetricSource, Inc>>;
   private readonly authDuration: Record<DecisionMetricSource, Observe>;
@@ -267,6 +268,8 @@ export class EdgeMetrics {
       },
     });
 
+    this.adopted = new Counter({ name: 'edge_sessions_adopted_total', help: "Sessions this edge rebuilt from another edge's signed marker (session.secret), without a middleware call.", registers });
+
     const cacheRequests = new Counter({ name: 'edge_cache_requests_total', help: 'Playlist and segment requests by what the edge cache did: hit, miss (fetched upstream), coalesced (joined a fetch under way), bypass (not cacheable or opted out).', labelNames: ['kind', 'result'] as const, registers });
     this.cacheRequests = table(CACHE_KINDS, (kind) => table(CACHE_RESULTS, (result) => zeroed(cacheRequests.labels(kind, result))));
     const upstreamBytes = new Counter({ name: 'edge_upstream_bytes_total', help: 'Body bytes received from the upstream, by kind (what the origin served us, whatever the number of viewers).', labelNames: ['kind'] as const, registers });
@@ -288,6 +291,11 @@ export class EdgeMetrics {
     new Gauge({ name: 'edge_fanout_viewers', help: 'Viewers on shared MPEG-TS channels.', registers, collect() { this.set(fanout?.viewerCount ?? 0); } });
     const drops = new Counter({ name: 'edge_fanout_drops_total', help: 'Viewers of a shared MPEG-TS channel dropped: stall (accepted nothing for proxy.clientStallTimeout) or overflow (fell fanout.maxQueue behind).', labelNames: ['reason'] as const, registers });
     this.fanoutDrops = table(FANOUT_DROPS, (reason) => zeroed(drops.labels(reason)));
+  }
+
+  /** A session rebuilt from another edge's signed marker, without a middleware call. */
+  sessionAdopted(): void {
+    this.adopted.inc();
   }
 
   cacheRequest(kind: CacheKindLabel, result: CacheResultLabel): void {

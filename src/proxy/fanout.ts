@@ -30,6 +30,8 @@ export interface FanoutEvents {
   /** Body bytes received from upstream. */
   upstreamBytes(n: number): void;
   viewerDropped(reason: FanoutDropReason): void;
+  /** The channel's upstream exchange ended (undefined: the origin ended it cleanly; an abort after the last viewer left counts as such). */
+  upstreamDone(error: Error | undefined): void;
 }
 
 export interface FanoutOptions {
@@ -40,6 +42,8 @@ export interface FanoutOptions {
   readonly maxGopBytes: number;
   readonly stallWatch: StallWatch;
   readonly events: FanoutEvents;
+  /** CORS headers and the like (Forwarder.withCors), per viewer (each has its own Origin). */
+  readonly decorate: (res: ServerResponse, headers: string[]) => string[];
 }
 
 /** Headers every viewer's response leaves out (the channel's body is not the upstream's message). */
@@ -121,7 +125,7 @@ class Channel implements Dispatcher.DispatchHandler {
   }
 
   private writeHead(viewer: Viewer): void {
-    viewer.res.writeHead(this.head!.status, this.head!.headers);
+    viewer.res.writeHead(this.head!.status, this.options.decorate(viewer.res, this.head!.headers.slice()));
     viewer.wroteHead = true;
     viewer.observer.started(this.head!.status);
   }
@@ -196,6 +200,7 @@ class Channel implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.options.events.upstreamDone(undefined);
     if (this.closed) return;
     this.closed = true;
     this.hub.forget(this);
@@ -206,6 +211,8 @@ class Channel implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    // Our own abort (no viewer left, shutdown) is not an upstream failure.
+    this.options.events.upstreamDone(this.closed ? undefined : error);
     if (this.closed) return;
     this.closed = true;
     this.hub.forget(this);

@@ -136,22 +136,30 @@ export class Forwarder {
    * stable code. Returns the status sent.
    */
   answerFailure(res: ServerResponse, error: Error, kind: RequestKind, startedAt: number): number {
-    let code: ErrorCode;
-    if (error instanceof EdgeError && error.code === 'EDGE_ERR_PLAYLIST_TOO_LARGE') {
-      this.options.metrics.upstreamOutcome('invalid');
-      this.options.log.warn({ limit: this.options.maxPlaylistBytes }, 'upstream playlist too large');
-      code = 'EDGE_ERR_PLAYLIST_TOO_LARGE';
-    } else {
-      const failure = UPSTREAM_FAILURE[classifyTransportError(error)]!;
-      this.options.metrics.upstreamOutcome(failure.outcome);
-      this.options.log.warn({ code: failure.code, err: error.message }, 'upstream request failed');
-      code = failure.code;
-    }
+    // Counted and logged once per upstream exchange (countUpstream), not per waiting viewer.
+    const code: ErrorCode =
+      error instanceof EdgeError && error.code === 'EDGE_ERR_PLAYLIST_TOO_LARGE' ? 'EDGE_ERR_PLAYLIST_TOO_LARGE' : UPSTREAM_FAILURE[classifyTransportError(error)]!.code;
     if (res.destroyed || res.headersSent) {
       if (!res.destroyed) res.destroy();
       return 499;
     }
     return writeError(this, res, code, kind, startedAt);
+  }
+
+  /** How an upstream exchange made by the cache or the fan-out ended (edge_upstream_requests_total). */
+  countUpstream(error: Error | undefined): void {
+    if (error === undefined) {
+      this.options.metrics.upstreamOutcome('ok');
+      return;
+    }
+    if (error instanceof EdgeError && (error.code === 'EDGE_ERR_PLAYLIST_TOO_LARGE' || error.code === 'EDGE_ERR_CACHE_OBJECT_TOO_LARGE')) {
+      this.options.metrics.upstreamOutcome('invalid');
+      this.options.log.warn({ code: error.code }, 'upstream body too large');
+      return;
+    }
+    const failure = UPSTREAM_FAILURE[classifyTransportError(error)]!;
+    this.options.metrics.upstreamOutcome(failure.outcome);
+    this.options.log.warn({ code: failure.code, err: error.message }, 'upstream request failed');
   }
 
   /** An exchange of the stream pool is over (its upstream request ended, failed or was aborted). */
@@ -400,7 +408,7 @@ class Exchange implements Dispatcher.DispatchHandler, StallTarget {
     headers.push('cache-control', 'private, no-cache');
     // Not a playlist after all (a wrong content type): pass the bytes through untouched.
     // Compiled per request for now; the template does not depend on the session, so a shared cache can keep it.
-    const body = isPlaylistBody(upstreamBody) ? renderPlaylist(compilePlaylist(upstreamBody, this.forwarder.playlistContext), this.request.session.id) : upstreamBody;
+    const body = isPlaylistBody(upstreamBody) ? renderPlaylist(compilePlaylist(upstreamBody, this.forwarder.playlistContext), this.request.session.marker) : upstreamBody;
     headers.push('content-length', String(body.length));
     this.request.session.bytes += body.length;
     this.forwarder.options.metrics.bytesSent(this.request.kind, body.length);

@@ -12,7 +12,7 @@ import type { EdgeConfig } from '../config/schema.js';
 import { EdgeError, errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
-import type { Session } from '../session/session.js';
+import { Session } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
 import { CORS_ALLOWED_METHODS, type CorsPolicy } from './cors.js';
 import type { Forwarder } from './forward.js';
@@ -185,7 +185,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     // was unavailable, in edge_auth_failure_mode_allowed_total: the same count).
     metrics.decision(
       decision.allow,
-      decision.source === 'default' ? 'default' : source === 'cache' || decision.source === 'backend' ? source : decision.source,
+      decision.source === 'default' ? 'default' : source === 'cache' || decision.source === 'backend' || decision.source === 'marker' ? source : decision.source,
       (performance.now() - started) / 1000,
       decision.reason === REASON_UNAVAILABLE,
     );
@@ -231,7 +231,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       return;
     }
     if (kind === 'playlist') {
-      deps.playlists!.serve(res, pathAndQuery, headers, method === 'HEAD', session.id, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
+      deps.playlists!.serve(res, pathAndQuery, headers, method === 'HEAD', session.marker, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
       return;
     }
     const observer = new RequestObserver(metrics, forwarder, res, kind, session, started, forward);
@@ -316,7 +316,19 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       return;
     }
     const upstreamQuery = marker === undefined ? query : removeParam(query, param);
-    let session = marker === undefined ? undefined : sessions.byMarker(marker, channel);
+    const found = marker === undefined ? undefined : sessions.byMarker(marker, channel);
+    let session: Session | undefined;
+    if (found === undefined || found instanceof Session) session = found;
+    else {
+      // A valid signed marker of another edge of the fleet: its session, rebuilt here without a middleware call.
+      const originalToken = findParam(found.query, tokenParam);
+      session = sessions.adopt(
+        found,
+        marker!,
+        { kind: kind === 'stream' ? 'mpegts' : 'hls', clientIp, userAgent: req.headers['user-agent'] ?? '', host: req.headers.host ?? '', referer: req.headers.referer ?? '', token: isRefusal(originalToken) ? undefined : originalToken },
+        now,
+      );
+    }
     // With session.bindIp a marker used from another address is treated like an unknown one.
     if (session !== undefined && bindIp && session.clientIp !== clientIp) session = undefined;
     if (session === undefined) {

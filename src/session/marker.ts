@@ -157,3 +157,33 @@ function clampSeconds(s: number): number {
 const MALFORMED: MarkerVerdict = Object.freeze({ ok: false, reason: 'malformed' });
 const UNKNOWN_KEY: MarkerVerdict = Object.freeze({ ok: false, reason: 'unknown_key' });
 const BAD_SIGNATURE: MarkerVerdict = Object.freeze({ ok: false, reason: 'bad_signature' });
+
+/**
+ * The edge's keys: the current secret signs, the current and (until
+ * `previousUntilMs`) the previous one verify, so a secret can be rotated
+ * across a fleet without cutting players (session.secret,
+ * session.previousSecret, session.secretOverlap).
+ */
+export class MarkerKeys {
+  private readonly current: MarkerKey;
+  private readonly previous: MarkerKey | undefined;
+
+  constructor(
+    secret: string,
+    previousSecret: string | undefined,
+    private readonly previousUntilMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.current = markerKey(secret);
+    this.previous = previousSecret === undefined ? undefined : markerKey(previousSecret);
+  }
+
+  sign(claims: MarkerClaims): string | undefined {
+    return signMarker(this.current, claims);
+  }
+
+  verify(marker: string): MarkerVerdict {
+    const previous = this.previous !== undefined && this.now() < this.previousUntilMs ? this.previous : undefined;
+    return verifyMarker(marker, this.current, previous);
+  }
+}

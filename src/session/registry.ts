@@ -23,7 +23,8 @@ import type { AuthConfig, LimitsConfig } from '../config/schema.js';
 import type { EdgeMetrics, SessionCloseReason } from '../metrics/metrics.js';
 import type { CloseNotifier } from './close-notifier.js';
 import { Interner, flatCopy } from './intern.js';
-import { Session, isSameJoin, isWellFormedSessionId, joinKeyOf, newSessionId, type Closable, type SessionOrigin } from './session.js';
+import { SESSION_ID_LENGTH, Session, isSameJoin, isWellFormedSessionId, joinKeyOf, newSessionId, type Closable, type SessionOrigin } from './session.js';
+import { markerSessionId, type MarkerClaims, type MarkerKeys } from './marker.js';
 import type { SessionStore } from './store.js';
 import { SessionTable, viewOf } from './table.js';
 
@@ -45,6 +46,8 @@ export interface SessionRegistryOptions {
   readonly notifier?: CloseNotifier;
   /** Called when a session holding only open streams reaches its decision's expiry. */
   readonly onExpiry: (session: Session) => void;
+  /** With session.secret: markers are signed, and a valid marker of another edge rebuilds its session here. */
+  readonly markers?: MarkerKeys;
   readonly now?: () => number;
 }
 
@@ -78,11 +81,82 @@ export class SessionRegistry {
     this.sweeper = this.startSweeper();
   }
 
-  /** The session a marker names, if it is one of ours and for this channel. */
-  byMarker(marker: string, channel: string): Session | undefined {
-    if (!isWellFormedSessionId(marker)) return undefined;
-    const session = this.store.get(marker);
-    return session !== undefined && session.channel === channel ? session : undefined;
+  /**
+   * The session a marker names, if it is one of ours and for this channel;
+   * with signed markers, the claims of a valid one this process does not
+   * hold (the caller adopts it with the request's facts: `adopt`). Local
+   * first: a marker this process issued is recognised by string equality,
+   * no crypto; only a marker it has not seen is verified.
+   */
+  byMarker(marker: string, channel: string): Session | MarkerClaims | undefined {
+    const keys = this.options.markers;
+    if (keys === undefined || marker.length === SESSION_ID_LENGTH) {
+      if (!isWellFormedSessionId(marker)) return undefined;
+      const session = this.store.get(marker);
+      return session !== undefined && session.channel === channel ? session : undefined;
+    }
+    const id = markerSessionId(marker);
+    if (id === undefined) return undefined;
+    const held = this.store.get(id);
+    if (held !== undefined && held.marker === marker) return held.channel === channel ? held : undefined;
+    const verdict = keys.verify(marker);
+    if (!verdict.ok || verdict.claims.channel !== channel || verdict.claims.sessionId !== id) return undefined;
+    // An older marker of a session held here (issued before its last re-check), or a tombstone: the session decides.
+    if (held !== undefined) return held.channel === channel ? held : undefined;
+    // Past its expiry and the stale grace, a marker is no pass: the request is a new session (the rules of today).
+    if (verdict.claims.expiresAt * 1000 + this.options.auth.staleGraceMs <= this.now()) return undefined;
+    return verdict.claims;
+  }
+
+  /**
+   * A session issued by another edge, rebuilt from its verified marker
+   * without asking the middleware: its decision holds until the marker's
+   * expiry, then it is re-checked the way the issuing edge would, with the
+   * original path and query (the token) the marker carries. The client's
+   * address, User-Agent, Host and Referer are this request's.
+   */
+  adopt(claims: MarkerClaims, marker: string, facts: Pick<SessionOrigin, 'kind' | 'clientIp' | 'userAgent' | 'host' | 'referer' | 'token'>, now: number): Session {
+    const origin: SessionOrigin = { channel: claims.channel, kind: facts.kind, clientIp: facts.clientIp, userAgent: facts.userAgent, host: facts.host, path: claims.path, query: claims.query, token: facts.token, referer: facts.referer };
+    const session = new Session(claims.sessionId, this.compact(origin), now);
+    const decidedAt = claims.issuedAt * 1000;
+    const user = claims.userId === '' ? undefined : claims.userId;
+    session.decision = this.stored({
+      allow: true,
+      reason: 'marker',
+      source: 'marker',
+      decidedAt,
+      ttlMs: Math.max(0, claims.expiresAt * 1000 - decidedAt),
+      sessionName: user,
+      userId: user,
+      maxSessions: claims.maxSessions === 0 ? undefined : claims.maxSessions,
+      unique: claims.unique ? true : undefined,
+    });
+    session.expiresAt = claims.expiresAt * 1000;
+    session.granted = true;
+    session.marker = marker;
+    this.store.put(session, Math.max(0, session.expiresAt - now) + this.options.auth.staleGraceMs);
+    this.options.metrics.sessionAdopted();
+    return session;
+  }
+
+  /** With session.secret: a marker for `session` as its current decision stands (re-signed at each decision). */
+  private sign(session: Session, decision: Decision): void {
+    const keys = this.options.markers;
+    if (keys === undefined) return;
+    const user = decision.userId ?? decision.sessionName;
+    const signed = keys.sign({
+      sessionId: session.id,
+      channel: session.channel,
+      issuedAt: Math.floor(decision.decidedAt / 1000),
+      expiresAt: Math.ceil(session.expiresAt / 1000),
+      unique: decision.unique === true,
+      maxSessions: decision.maxSessions ?? 0,
+      userId: user ?? '',
+      path: session.path,
+      query: session.query,
+    });
+    // Fields too long for a marker (a 64 KiB query): the session stays this edge's own (its plain ID).
+    session.marker = signed ?? session.id;
   }
 
   /** Joins the live session with the same join key, or opens a new one. */
@@ -140,6 +214,12 @@ export class SessionRegistry {
       userId: d.userId === undefined ? undefined : strings.intern(d.userId),
       maxSessions: d.maxSessions,
       unique: d.unique,
+      // Why (admin "why" view): small numbers and strings that already exist (a backend's name, a code).
+      status: d.status,
+      backend: d.backend,
+      retryAfterS: d.retryAfterS,
+      defaultAction: d.defaultAction,
+      failure: d.failure,
     };
   }
 
@@ -152,6 +232,7 @@ export class SessionRegistry {
     if (session.endReason !== undefined) return; // kicked while the middleware was deciding
     if (decision.allow) {
       session.granted = true;
+      this.sign(session, decision);
       this.store.put(session, ttlMs + this.options.auth.staleGraceMs);
       this.scheduleRecheck(session);
       return;

@@ -128,6 +128,12 @@ export class Session implements SessionOrigin {
   activations = 0;
   activatedAt = 0;
   bytesAtActivation = 0;
+  /**
+   * What the playlists carry for this session: its ID, or with session.secret
+   * a signed marker (marker.ts) any edge of the fleet can verify, re-signed
+   * with each new decision.
+   */
+  marker: string;
 
   constructor(id: string, origin: SessionOrigin, now: number, joinKey: number = joinKeyOf(origin)) {
     this.id = id;
@@ -143,6 +149,7 @@ export class Session implements SessionOrigin {
     this.referer = origin.referer;
     this.openedAt = now;
     this.lastSeenAt = now;
+    this.marker = id;
   }
 
   /** Open MPEG-TS responses; a deny closes them. */

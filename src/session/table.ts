@@ -88,7 +88,7 @@ export interface SessionView {
 
 export interface SessionWhy {
   /** `securetoken` is a local rule of its own here; null while the first check runs. */
-  readonly decidedBy: 'rule' | 'securetoken' | 'backend' | 'default' | null;
+  readonly decidedBy: 'rule' | 'securetoken' | 'backend' | 'default' | 'marker' | null;
   /** The local rule's (or securetoken's) reason: `ip_allowed`, `token_denied`, `securetoken_expired`… */
   readonly rule: string | null;
   /** The middleware that answered, its HTTP status and its verdict's reason. */
@@ -142,6 +142,12 @@ function whyOf(s: Session): SessionWhy {
       rule = d.reason;
       short = `${decidedBy} ${rule}`;
       text = `${verb} by ${decidedBy === 'securetoken' ? 'securetoken' : 'a local rule'} (${rule})`;
+    } else if (d.source === 'marker') {
+      // Rebuilt from another edge's signed marker: that edge asked the middleware, this one did not.
+      decidedBy = 'marker';
+      reason = d.reason;
+      short = 'marker (fleet)';
+      text = `${verb} by a signed marker of another edge of the fleet: no middleware call here until it expires`;
     } else if (d.source === 'default') {
       decidedBy = 'default';
       reason = d.reason;

@@ -107,7 +107,7 @@ describe('bad request targets on the admin listener are 4xx, not a dead process'
     // Longer than the request head may be (Node's 16 KiB): the parser refuses it, with our JSON.
     const huge = await raw(port, `/${'a'.repeat(20_000)}`);
     expect(huge.status).toBe(431);
-    expect(errorOf(huge)).toBe('EDGE_ERR_BAD_REQUEST');
+    expect(errorOf(huge)).toBe('EDGE_ERR_HEADERS_TOO_LARGE');
     // CONNECT (authority-form) never reaches the handler: it used to be a silent close.
     const connect = await raw(port, `127.0.0.1:${port}`, { method: 'CONNECT' });
     expect(connect.status).toBe(405);

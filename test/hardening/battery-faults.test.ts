@@ -61,16 +61,13 @@ describe('battery: middleware faults', () => {
     expect(stack.mw.requests[before]!.remotePort).not.toBe(stack.mw.requests[before - 1]!.remotePort);
   }
 
-  it.each([
-    [200, 200, 'allow'],
-    [403, 403, 'deny'],
-  ])('a status line %i then silence: the status decides once the body read gives up at backend.timeout (→ %i); that connection is not reused', async (mwStatus, status, outcome) => {
+  it.each([[200], [403]])('a status line %i then silence is no answer: at backend.timeout the middleware is unavailable (the default action, deny → 403); that connection is not reused', async (mwStatus) => {
     const stack = await start({ backend: { timeout: BACKEND_TIMEOUT }, auth: { defaultAction: 'deny' } }, { middleware: { behavior: { kind: 'hangAfterHeaders', status: mwStatus } } });
     const res = await httpRequest(segmentUrl(stack, 'good'));
-    expect(res.status).toBe(status);
-    if (status === 403) expect(json(res)).toEqual({ error: 'EDGE_ERR_AUTH_DENIED', reason: 'backend_403' });
+    expect(res.status).toBe(403);
+    expect(json(res)).toEqual({ error: 'EDGE_ERR_AUTH_UNAVAILABLE', reason: 'middleware_unavailable' });
     expect(stack.mw.requests).toHaveLength(1);
-    expect(await stack.edge.metric('edge_auth_backend_requests_total', { outcome })).toBe(1);
+    expect(await stack.edge.metric('edge_auth_backend_requests_total', { outcome: 'timeout' })).toBe(1);
     await expectNextCallClean(stack);
   });
 
@@ -127,7 +124,9 @@ describe('battery: middleware faults', () => {
     }
     expect(asked).toBe(9);
     expect(await stack.edge.metric('edge_auth_backend_requests_total', { outcome: 'refused' })).toBe(6);
-    expect(stack.origin.requests).toHaveLength(6);
+    // Six allowed requests for one segment: one origin fetch (the edge cache), the rest hits.
+    expect(stack.origin.requests).toHaveLength(1);
+    expect(await stack.edge.metric('edge_cache_requests_total', { kind: 'segment' })).toBe(6);
   });
 
   it('down at start-up: the edge starts and warns, the default action applies; once it comes up, new sessions get real decisions', async () => {

@@ -139,11 +139,9 @@ describe('battery: load', () => {
     120_000,
   );
 
-  // Expected to pass after the "memory" branch (session store memory/eviction) merges: today an
-  // expired entry stays in the decision store (lru-cache, lazy TTL) until --max-sessions pushes it
-  // out, so a bad-token flood grows the store and the heap for as long as it lasts (the soak shows
-  // ~6 MiB/min at 100 bad tokens/s).
-  it.skip(`a flood of ${BAD_TOKENS} bad tokens: once their deny TTL has passed, the decision store and the heap are back to baseline`, async () => {
+  // Regression (hardening #6): an expired entry used to stay in the decision store (lru-cache, lazy
+  // TTL) until --max-sessions pushed it out; the store's sweep now removes it.
+  it(`a flood of ${BAD_TOKENS} bad tokens: once their deny TTL has passed, the decision store and the heap are back to baseline`, async () => {
     const stack = await start({ auth: { denyTtl: '1s' } });
     stack.mw.setBehavior('deny');
     collectGarbage();
@@ -160,8 +158,10 @@ describe('battery: load', () => {
   }, 60_000);
 
   it(`${ABORTS} segment downloads aborted mid-body (${ABORT_CONCURRENCY} at a time): every upstream exchange ends, the upstream pool stays within upstream.connections, and resources return to baseline`, async () => {
-    // A decision that outlives the run, however slow the machine: no re-check call to count.
-    const stack = await start({ upstream: { connections: UPSTREAM_CONNECTIONS }, auth: { allowTtl: '1h' } }, { origin: { segmentBytes: 16 * 1024, bodyChunks: 16 } });
+    // A decision that outlives the run, however slow the machine: no re-check call to count. The
+    // forward path (one upstream exchange per request): the edge cache is off here, and has its
+    // own abort flood below.
+    const stack = await start({ upstream: { connections: UPSTREAM_CONNECTIONS }, auth: { allowTtl: '1h' }, cache: { size: 0 } }, { origin: { segmentBytes: 16 * 1024, bodyChunks: 16 } });
     expect((await httpRequest(`${stack.edge.url}/play/ch1/v1/seg-0.ts?token=t`)).status).toBe(200);
     stack.origin.reset();
     collectGarbage();
@@ -191,6 +191,26 @@ describe('battery: load', () => {
     expect(maxOriginConnections, 'upstream connections at most upstream.connections').toBeLessThanOrEqual(UPSTREAM_CONNECTIONS);
     expect(stack.origin.activeConnections()).toBeLessThanOrEqual(UPSTREAM_CONNECTIONS);
     // Idle pooled upstream connections may remain (both ends are in this process).
+    await backToBaseline(baseline, { timeoutMs: 10_000, sockets: 2 * UPSTREAM_CONNECTIONS + 8, fds: 2 * UPSTREAM_CONNECTIONS + 8 });
+  }, 180_000);
+
+  it(`${ABORTS} aborted downloads of cached and coalesced segments: each segment fetched once, the fills complete, and resources return to baseline`, async () => {
+    const stack = await start({ upstream: { connections: UPSTREAM_CONNECTIONS }, auth: { allowTtl: '1h' } }, { origin: { segmentBytes: 16 * 1024, bodyChunks: 16 } });
+    expect((await httpRequest(`${stack.edge.url}/play/ch1/v1/seg-0.ts?token=t`)).status).toBe(200);
+    stack.origin.reset();
+    collectGarbage();
+    const baseline = await snapshot();
+    const statuses = new Map<number, number>();
+    await bounded(ABORTS, ABORT_CONCURRENCY, async (i) => {
+      const status = await abortAfterFirstBytes(new URL(`${stack.edge.url}/play/ch1/v1/seg-${i % 50}.ts?token=t`));
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    });
+    expect(Object.fromEntries(statuses)).toEqual({ 200: ABORTS });
+    expect(stack.mw.requests).toHaveLength(1);
+    // seg-0 was cached before the flood: the other 49 segments, once each, whoever aborted.
+    expect(stack.origin.requests).toHaveLength(49);
+    await waitFor(() => stack.origin.requests.every((r) => r.finished), { timeoutMs: 10_000, message: 'every fill completes though its viewers left' });
+    expect(await stack.edge.metric('edge_cache_entries')).toBe(50);
     await backToBaseline(baseline, { timeoutMs: 10_000, sockets: 2 * UPSTREAM_CONNECTIONS + 8, fds: 2 * UPSTREAM_CONNECTIONS + 8 });
   }, 180_000);
 });

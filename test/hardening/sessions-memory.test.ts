@@ -99,7 +99,8 @@ describe('sessions in memory (hardening 6, 7, 9)', () => {
   });
 
   it('a flood of denied tokens does not evict a playing viewer (--max-sessions 200)', async () => {
-    const { edge, mw, origin } = await start({ auth: { maxEntries: 200 } }, { middleware: { behavior: allowOnly('viewer') } });
+    // Playlists fetched per request (no micro-cache): the origin sees the viewer's request again.
+    const { edge, mw, origin } = await start({ auth: { maxEntries: 200 }, cache: { playlistTtl: '0s' } }, { middleware: { behavior: allowOnly('viewer') } });
     const store = edge.app.sessions.store;
     const first = await playHls(`${edge.url}/play/ch1/index.m3u8?token=viewer`, 4);
     expect(first.map((s) => s.status)).toEqual([200, 200, 200, 200]);
