@@ -210,8 +210,9 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       return closing;
     },
     reload(next) {
-      const before = flatten(describeConfig(config));
-      const after = flatten(describeConfig(next));
+      // Compared unredacted (a rotated ?key= in a middleware URL is a change); only the keys are logged.
+      const before = flatten(comparable(config));
+      const after = flatten(comparable(next));
       const changed = Object.keys({ ...before, ...after }).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
       const needsRestart = changed.filter((k) => k === 'auth.maxEntries' || k === 'auth.maxUngranted' || !RELOADABLE.some((r) => k === r || k.startsWith(`${r}.`)));
       const backendChanged = changed.some((k) => k.startsWith('backend.') || k.startsWith('backends'));
@@ -325,6 +326,11 @@ async function warnIfUnreachable(url: string, name: string, config: EdgeConfig, 
   });
   if (error === undefined) return;
   log.warn({ backend: name, url: redactUrl(url), error }, `middleware URL unreachable (${error}): check --backend; ${defaultActionMeans(config.auth.defaultAction)}`);
+}
+
+/** The config as plain data, secrets included, for change detection only (never logged). */
+function comparable(config: EdgeConfig): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(config, (_k, v: unknown) => (v instanceof RegExp ? v.source : v))) as Record<string, unknown>;
 }
 
 function flatten(value: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {

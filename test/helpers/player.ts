@@ -42,3 +42,25 @@ export async function playHls(startUrl: string, maxRequests: number, headers?: R
   }
   return steps;
 }
+
+/**
+ * playHls for a wall-clock duration: requests spaced by `pauseMs` until `durationMs` passed (or
+ * `maxRequests`, a hard bound). Playlists are reloaded as a live player does.
+ */
+export async function playHlsFor(startUrl: string, durationMs: number, opts: { pauseMs?: number; maxRequests?: number } = {}): Promise<PlayerStep[]> {
+  const steps: PlayerStep[] = [];
+  const queue = [startUrl];
+  const deadline = Date.now() + durationMs;
+  const max = opts.maxRequests ?? 2000;
+  while (queue.length > 0 && steps.length < max && Date.now() < deadline) {
+    const url = queue.shift()!;
+    const res: HttpResult = await httpRequest(url);
+    steps.push({ url, status: res.status, bytes: res.body.length });
+    if (res.status === 200 && url.split('?')[0]!.endsWith('.m3u8')) {
+      queue.push(...playlistUris(res.body.toString('utf8'), url));
+      queue.push(url);
+    }
+    await new Promise((r) => setTimeout(r, opts.pauseMs ?? 50));
+  }
+  return steps;
+}

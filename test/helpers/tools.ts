@@ -24,6 +24,7 @@ export const TOOLS = {
   ffprobe: { name: 'ffprobe', install: 'apt-get install ffmpeg, or run .ci/run', needs: 'the checks of the test media' },
   promtool: { name: 'promtool', install: "run .ci/run: it unpacks Debian's prometheus package without starting a server", needs: 'the alert rule and /metrics lint checks' },
   prometheus: { name: 'prometheus', install: "run .ci/run: it unpacks Debian's prometheus package without starting a server", needs: 'the real Prometheus scrape test' },
+  nginx: { name: 'nginx', install: 'apt-get install nginx-light, or run .ci/run', needs: 'the load-balancer (fleet) tests' },
   systemdAnalyze: { name: 'systemd-analyze', install: 'apt-get install systemd, or run .ci/run', needs: 'the systemd unit check' },
 } as const satisfies Record<string, ToolSpec>;
 
