@@ -35,6 +35,7 @@ import { answerClientError, refuseConnect } from './proxy/client-error.js';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
 import { MemorySessionStore } from './session/memory.js';
+import type { FleetState } from './session/fleet.js';
 import { SessionRegistry } from './session/registry.js';
 import { MarkerKeys } from './session/marker.js';
 
@@ -70,6 +71,11 @@ export interface AppOptions {
   readonly processMetrics?: boolean;
   /** Open the admin listener (default true); a worker of `--workers N` has none: its primary serves /metrics and the API for all. */
   readonly adminListener?: boolean;
+  /**
+   * The fleet this edge is part of, made by the caller (a worker of `--workers N`: its IpcFleet).
+   * With session.secret, a new session's join key is looked up there before the middleware is asked.
+   */
+  readonly fleet?: FleetState;
 }
 
 /** The rules and securetoken settings as the Authorizer (and `check`) use them. */
@@ -131,7 +137,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   // Both handlers are guarded: an exception in one request is a 500 for that request, not the end of every stream.
   const publicServer = createServer(
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
-    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined, cors, segments, playlists, fanout }), {
+    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, fleet: config.session.secret === undefined ? undefined : options.fleet, isReady: config.health.public ? isReady : undefined, cors, segments, playlists, fanout }), {
       log,
       metrics,
       answerHeaders: cors === undefined ? undefined : (res) => cors.headersForResponse(res),

@@ -155,7 +155,7 @@ export function runWorker(options: WorkerOptions): EdgeWorker {
     const nodeName = `${hostNodeName(config)}/w${message.slot}`;
     const ipc = new IpcFleet({ nodeName, send, log, localList: (filter, after, limit) => localPage(app, nodeName, filter, after, limit) });
     fleet = ipc;
-    const edge = createApp(config, { log, adminListener: false });
+    const edge = createApp(config, { log, adminListener: false, fleet: ipc });
     app = edge;
     surviveUncaught(options.process, { log, metrics: edge.metrics });
     const bridge = bridgeRegistry(edge.sessions, ipc);

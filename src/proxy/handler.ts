@@ -11,6 +11,7 @@ import type { Decision } from '../auth/types.js';
 import type { EdgeConfig } from '../config/schema.js';
 import { EdgeError, errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
+import type { FleetState } from '../session/fleet.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { Session } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
@@ -38,6 +39,11 @@ export interface RequestHandlerDeps {
   readonly trustedProxies: BlockList | undefined;
   /** Set when /healthz and /readyz are also served on the public listener (health.public). */
   readonly isReady?: () => Promise<boolean>;
+  /**
+   * The fleet this process belongs to (another worker of `--workers N`, other edges), with signed
+   * markers: a new session's join key is looked up there before the middleware is asked.
+   */
+  readonly fleet?: Pick<FleetState, 'connected' | 'findMarker'>;
   /** Set when cors.origins is: CORS headers on every answer, OPTIONS preflights answered (proxy/cors.ts). */
   readonly cors?: CorsPolicy;
   /** The edge cache and MPEG-TS fan-out, each when enabled. */
@@ -128,6 +134,9 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const bypass = config.cache.bypass;
   /** Connections told "Connection: close" whose socket is not closed yet. */
   const closing = new Set<Socket>();
+  const fleet = deps.fleet;
+  /** Fleet lookups under way, by the new session they are for (elsewhere()). */
+  const lookups = new WeakMap<Session, Promise<Session>>();
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: readonly string[]): void {
@@ -246,7 +255,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     return false;
   }
 
-  return function handleRequest(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+  function handleRequest(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     // A request pipelined behind one answered with "Connection: close" is not processed (RFC 9112
     // §9.6); Node parses and emits it anyway, and would drop its response when the socket closes.
     if (closing.size > 0 && closing.has(req.socket)) return;
@@ -353,7 +362,41 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
         },
         now,
       );
+      if (fleet !== undefined && session.decision === undefined && session.pending === undefined && session.activations === 0 && fleet.connected) {
+        // A session this process has never decided: another process of the fleet may hold it under the same join key.
+        return elsewhere(session, token).then((s) => serve(req, res, kind, s, now, path, upstreamQuery, started, clientIp, peerIp));
+      }
     }
+    return serve(req, res, kind, session, now, path, upstreamQuery, started, clientIp, peerIp);
+  };
+
+  /**
+   * A player reloading its original URL (the token in it) through another
+   * worker or edge than the one that opened its session: the cluster and a
+   * round-robin balancer send each connection elsewhere, and a one-shot token
+   * (Ministra) is dead by then. The fleet knows the session by its join key
+   * (same channel, token, IP, User-Agent): its signed marker is adopted as a
+   * marker in the URL would be, without a middleware call. Concurrent
+   * requests of the same new session share one lookup.
+   */
+  function elsewhere(fresh: Session, token: string | undefined): Promise<Session> {
+    let lookup = lookups.get(fresh);
+    if (lookup === undefined) {
+      lookup = fleet!.findMarker({ joinKey: fresh.joinKey }).then((marker) => {
+        if (marker === undefined || fresh.pending !== undefined || fresh.decision !== undefined) return fresh;
+        const found = sessions.byMarker(marker, fresh.channel);
+        if (found === undefined) return fresh;
+        if (found instanceof Session) return found;
+        const adopted = sessions.adopt(found, marker, { kind: fresh.kind, clientIp: fresh.clientIp, userAgent: fresh.userAgent, host: fresh.host, referer: fresh.referer, token }, Date.now());
+        sessions.store.delete(fresh);
+        return adopted;
+      });
+      lookups.set(fresh, lookup);
+    }
+    return lookup;
+  }
+
+  function serve(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, now: number, path: string, upstreamQuery: string, started: number, clientIp: string, peerIp: string): void | Promise<void> {
     session.requests++;
     session.lastSeenAt = now;
     // The token stays with the session (the middleware's re-checks send it); the origin gets it only with upstream.forwardToken.
@@ -374,7 +417,9 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       return;
     }
     proceed(req, res, kind, session, result, 'cache', started, pathAndQuery, clientIp, peerIp);
-  };
+  }
+
+  return handleRequest;
 }
 
 /**
