@@ -15,6 +15,12 @@
  * that exits lets go of everything it held at once: the primary sees the
  * exit, so no entry waits out a TTL (AdmitRequest.ttlMs is for the Redis
  * fleet, whose edges can vanish unseen).
+ *
+ * A session no worker holds open any more (its MPEG-TS connection closed,
+ * its HLS player idle, its worker dead) stays findable by its join key for
+ * as long as a single process would keep it resumable (`resumableUntil`):
+ * the player's reconnect, wherever the cluster sends it, is the same
+ * session, adopted from its marker, not a new middleware call.
  */
 import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetPage, FleetSessionView } from '../session/fleet.js';
 import type { SessionKind } from '../session/session.js';
@@ -23,6 +29,8 @@ import type { PublishedSession, SessionTouch } from './protocol.js';
 
 /** Tombstones kept at most (oldest dropped first): each is an ID and a time; a flood of kicks must not grow the primary without bound. */
 export const MAX_TOMBSTONES = 200_000;
+/** Closed sessions kept findable by join key at most (oldest dropped first). */
+export const MAX_RESUMABLE = 200_000;
 /** Removed sessions leave their slot in the order until there are this many more slots than sessions, plus as many again. */
 const COMPACT_SLACK = 64;
 
@@ -51,14 +59,29 @@ interface SessionRecord {
   readonly seq: number;
   joinKey: number;
   marker: string | undefined;
+  expiresAt: number;
   readonly holders: Map<Slot, Holding>;
+}
+
+/** A closed session's marker, findable by its join key until `untilMs`. */
+interface Resumable {
+  readonly id: string;
+  readonly marker: string;
+  readonly untilMs: number;
 }
 
 export interface PrimaryStateOptions {
   readonly now?: () => number;
   /** The name of the edge a worker is (`host:port/w2`): the `edge` of the sessions it holds. */
   readonly edgeName: (slot: Slot) => string;
+  /**
+   * Until when a session no worker holds open stays findable by its join key (what the registry
+   * keeps resumable: its decision's expiry plus the stale grace; `--recheck never`: the grace from now).
+   * Default: never (not findable once closed).
+   */
+  readonly resumableUntil?: (expiresAt: number, now: number) => number;
   readonly maxTombstones?: number;
+  readonly maxResumable?: number;
 }
 
 function before(a: TablePosition, b: TablePosition): boolean {
@@ -80,6 +103,10 @@ export class PrimaryState {
   private readonly now: () => number;
   private readonly edgeName: (slot: Slot) => string;
   private readonly maxTombstones: number;
+  private readonly maxResumable: number;
+  private readonly resumableUntil: (expiresAt: number, now: number) => number;
+  /** joinKey → closed session; insertion order = the order in which they are dropped past maxResumable. */
+  private readonly resumable = new Map<number, Resumable>();
   /** userKey → sessionId → entry. */
   private readonly users = new Map<string, Map<string, LimitEntry>>();
   /** sessionId → userKey, for ends and worker exits. */
@@ -96,6 +123,8 @@ export class PrimaryState {
     this.now = options.now ?? Date.now;
     this.edgeName = options.edgeName;
     this.maxTombstones = options.maxTombstones ?? MAX_TOMBSTONES;
+    this.maxResumable = options.maxResumable ?? MAX_RESUMABLE;
+    this.resumableUntil = options.resumableUntil ?? (() => 0);
   }
 
   // --- per-user limits -------------------------------------------------------------------------
@@ -164,12 +193,14 @@ export class PrimaryState {
     if (this.isEnded(s.id)) return;
     let record = this.sessions.get(s.id);
     if (record === undefined) {
-      record = { id: s.id, openedAt: s.openedAt, seq: this.nextSeq++, joinKey: s.joinKey, marker: s.marker, holders: new Map() };
+      record = { id: s.id, openedAt: s.openedAt, seq: this.nextSeq++, joinKey: s.joinKey, marker: s.marker, expiresAt: s.expiresAt, holders: new Map() };
       this.sessions.set(s.id, record);
       this.placeInOrder(record);
-    } else if (s.marker !== undefined) {
+      if (this.resumable.get(s.joinKey)?.id === s.id) this.resumable.delete(s.joinKey);
+    } else if (s.marker !== undefined && s.expiresAt >= record.expiresAt) {
       // The newest marker: a re-check on any worker signs a fresher one.
       record.marker = s.marker;
+      record.expiresAt = s.expiresAt;
     }
     record.joinKey = s.joinKey;
     this.byJoinKey.set(s.joinKey, s.id);
@@ -191,10 +222,17 @@ export class PrimaryState {
     if (record.holders.size === 0) this.forget(record);
   }
 
+  /** No worker holds it open: unlisted; findable by join key a while longer unless it ended. */
   private forget(record: SessionRecord): void {
     this.sessions.delete(record.id);
     if (this.byJoinKey.get(record.joinKey) === record.id) this.byJoinKey.delete(record.joinKey);
     if (this.ordered.length > 2 * this.sessions.size + COMPACT_SLACK) this.compact();
+    if (record.marker === undefined || this.isEnded(record.id)) return;
+    const untilMs = this.resumableUntil(record.expiresAt, this.now());
+    if (untilMs <= this.now()) return;
+    this.resumable.delete(record.joinKey);
+    this.resumable.set(record.joinKey, { id: record.id, marker: record.marker, untilMs });
+    if (this.resumable.size > this.maxResumable) this.resumable.delete(this.resumable.keys().next().value!);
   }
 
   // --- ends --------------------------------------------------------------------------------------
@@ -230,10 +268,11 @@ export class PrimaryState {
     return out;
   }
 
-  /** Drops tombstones past their time (the caller's timer). */
+  /** Drops tombstones and closed sessions past their time (the caller's timer). */
   sweep(): void {
     const now = this.now();
     for (const [id, t] of this.tombstones) if (t.untilMs <= now) this.tombstones.delete(id);
+    for (const [joinKey, r] of this.resumable) if (r.untilMs <= now || this.isEnded(r.id)) this.resumable.delete(joinKey);
   }
 
   // --- a worker exits ----------------------------------------------------------------------------
@@ -252,10 +291,13 @@ export class PrimaryState {
 
   // --- lookups -----------------------------------------------------------------------------------
 
+  /** The marker of an open session by join key or ID, or of a closed one still resumable by join key. */
   findMarker(key: { readonly joinKey: number } | { readonly sessionId: string }): string | undefined {
-    const id = 'joinKey' in key ? this.byJoinKey.get(key.joinKey) : key.sessionId;
-    if (id === undefined || this.isEnded(id)) return undefined;
-    return this.sessions.get(id)?.marker;
+    if ('sessionId' in key) return this.isEnded(key.sessionId) ? undefined : this.sessions.get(key.sessionId)?.marker;
+    const id = this.byJoinKey.get(key.joinKey);
+    if (id !== undefined) return this.isEnded(id) ? undefined : this.sessions.get(id)?.marker;
+    const closed = this.resumable.get(key.joinKey);
+    return closed === undefined || closed.untilMs <= this.now() || this.isEnded(closed.id) ? undefined : closed.marker;
   }
 
   get size(): number {

@@ -63,7 +63,11 @@ export function createPrimary(options: PrimaryOptions): EdgePrimary {
   /** The public URL, as the workers report it (the port is the one they share). */
   let url = '';
 
-  const state = new PrimaryState({ edgeName: (slot) => `${nodeName}/w${slot}` });
+  const state = new PrimaryState({
+    edgeName: (slot) => `${nodeName}/w${slot}`,
+    // As the registry keeps a closed session resumable: until its decision's expiry and the stale grace; under --recheck never, the grace.
+    resumableUntil: (expiresAt, now) => (config.auth.recheck === 'never' ? now : expiresAt) + config.auth.staleGraceMs,
+  });
   const metrics = new PrimaryMetrics(() => ({ configured: count, running: supervisor.running, ready: supervisor.ready }));
   const supervisor: Supervisor = new Supervisor({
     count,
@@ -72,9 +76,9 @@ export function createPrimary(options: PrimaryOptions): EdgePrimary {
     // A restarted worker gets the document the edge started with (its restart-only settings are its siblings'), then the reloads since.
     configFor: (slot) => ({ t: 'config', slot, file: startFile, secret: options.secret, ends: host.liveEnds() }),
     onFleetMessage: (slot, message) => void host.handle(slot, message),
-    onReady: (slot, restarted, workerUrl) => {
+    onReady: (slot, restarted, workerUrl, pid) => {
       url = workerUrl;
-      if (restarted) log.info({ worker: slot }, 'worker restarted and listening');
+      log.info({ worker: slot, pid }, restarted ? 'worker restarted and listening' : 'worker listening');
       if (currentFile !== startFile) void reloadWorker(slot, currentFile);
     },
     onExit: (slot) => {

@@ -29,6 +29,8 @@ export interface PublishedSession {
   readonly marker: string | undefined;
   /** ms since epoch: the listing's order. */
   readonly openedAt: number;
+  /** When its decision stops being fresh (ms since epoch): how long it stays findable once closed. */
+  readonly expiresAt: number;
   readonly lastSeenAt: number;
   readonly requests: number;
   readonly bytes: number;
@@ -188,6 +190,7 @@ function isPublished(v: unknown): v is PublishedSession {
     isNum(v['joinKey']) &&
     isOptStr(v['marker']) &&
     isNum(v['openedAt']) &&
+    isNum(v['expiresAt']) &&
     isNum(v['lastSeenAt']) &&
     isNum(v['requests']) &&
     isNum(v['bytes']) &&

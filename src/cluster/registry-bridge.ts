@@ -2,7 +2,7 @@
  * STOP-GAP until the session registry talks to its FleetState itself (the
  * fleet wiring: `activate` → admit, table changes → publish/unpublish/
  * release, ends → end/onEnd). Meanwhile a worker's open sessions reach the
- * primary by polling its table once a second, and an end decided elsewhere
+ * primary by polling its table every POLL_MS, and an end decided elsewhere
  * (a kick through the primary's admin API) ends the local copy. Delete this
  * file, and its one call in worker.ts, once the registry does both.
  */
@@ -10,7 +10,8 @@ import type { SessionRegistry } from '../session/registry.js';
 import type { FleetState } from '../session/fleet.js';
 import type { Session } from '../session/session.js';
 
-const POLL_MS = 1000;
+/** A quarter second: a session is findable by its join key before its player reloads the playlist (a target duration, 1 s or more). */
+const POLL_MS = 250;
 
 export function bridgeRegistry(sessions: SessionRegistry, fleet: FleetState, pollMs = POLL_MS): { close(): void } {
   /** What was published last: the session and its figures then. */

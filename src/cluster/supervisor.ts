@@ -58,8 +58,8 @@ export interface SupervisorOptions {
   readonly configFor: (slot: Slot) => FromPrimary;
   /** The fleet's messages (admit, find, list, batch). */
   readonly onFleetMessage: (slot: Slot, message: FromWorker) => void;
-  /** A worker is listening (first start or restart) at `url`. */
-  readonly onReady: (slot: Slot, restarted: boolean, url: string) => void;
+  /** A worker (process `pid`) is listening at `url` (first start or restart). */
+  readonly onReady: (slot: Slot, restarted: boolean, url: string, pid: number | undefined) => void;
   /** A worker exited (whatever the reason). */
   readonly onExit: (slot: Slot) => void;
   readonly now?: () => number;
@@ -219,7 +219,7 @@ export class Supervisor {
         const restarted = state.everReady;
         state.ready = true;
         state.everReady = true;
-        this.options.onReady(slot, restarted, message.url);
+        this.options.onReady(slot, restarted, message.url, worker.process.pid);
         if (this.starting !== undefined && this.ready === this.options.count) {
           this.starting.resolve();
           this.starting = undefined;

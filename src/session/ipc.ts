@@ -288,7 +288,7 @@ export class IpcFleet implements FleetState {
   private whole(session: Session): PublishedSession {
     const marker = this.markerOf(session);
     this.sent.set(session, { decision: session.decision, kind: session.kind, marker });
-    return { id: session.id, joinKey: session.joinKey, marker, openedAt: session.openedAt, lastSeenAt: session.lastSeenAt, requests: session.requests, bytes: session.bytes, view: viewOf(session) };
+    return { id: session.id, joinKey: session.joinKey, marker, openedAt: session.openedAt, expiresAt: session.expiresAt, lastSeenAt: session.lastSeenAt, requests: session.requests, bytes: session.bytes, view: viewOf(session) };
   }
 }
 

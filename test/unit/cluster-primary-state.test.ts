@@ -9,8 +9,8 @@ import type { AdmitRequest } from '../../src/session/fleet.js';
 import { newSessionId } from '../../src/session/session.js';
 import type { SessionView } from '../../src/session/table.js';
 
-function stateAt(clock: { t: number }): PrimaryState {
-  return new PrimaryState({ now: () => clock.t, edgeName: (slot) => `host:8080/w${slot}` });
+function stateAt(clock: { t: number }, resumableUntil?: (expiresAt: number, now: number) => number): PrimaryState {
+  return new PrimaryState({ now: () => clock.t, edgeName: (slot) => `host:8080/w${slot}`, resumableUntil });
 }
 
 function admit(userKey: string, sessionId: string, over: Partial<AdmitRequest> = {}): AdmitRequest {
@@ -38,9 +38,9 @@ function view(id: string, o: { channel?: string; name?: string | null; kind?: 'h
   };
 }
 
-function published(id: string, o: { openedAt?: number; joinKey?: number; marker?: string; requests?: number; bytes?: number; lastSeenAt?: number; channel?: string; name?: string; kind?: 'hls' | 'mpegts' } = {}): PublishedSession {
+function published(id: string, o: { openedAt?: number; expiresAt?: number; joinKey?: number; marker?: string; requests?: number; bytes?: number; lastSeenAt?: number; channel?: string; name?: string; kind?: 'hls' | 'mpegts' } = {}): PublishedSession {
   const openedAt = o.openedAt ?? 1000;
-  return { id, joinKey: o.joinKey ?? 42, marker: o.marker, openedAt, lastSeenAt: o.lastSeenAt ?? openedAt, requests: o.requests ?? 0, bytes: o.bytes ?? 0, view: view(id, { ...o, openedAt }) };
+  return { id, joinKey: o.joinKey ?? 42, marker: o.marker, openedAt, expiresAt: o.expiresAt ?? openedAt + 60_000, lastSeenAt: o.lastSeenAt ?? openedAt, requests: o.requests ?? 0, bytes: o.bytes ?? 0, view: view(id, { ...o, openedAt }) };
 }
 
 describe('per-user limits across workers', () => {
@@ -142,6 +142,41 @@ describe('sessions published by the workers', () => {
     s.sweep();
     expect(s.liveEnds()).toEqual([]);
     expect(s.isEnded(id)).toBe(false);
+  });
+
+  it('a session no worker holds open (closed, or its worker died) stays findable by join key while it is resumable, not listed; an end or time ends that', () => {
+    const clock = { t: 1000 };
+    // As primary.ts configures it: the decision's expiry plus a 30 s grace.
+    const s = stateAt(clock, (expiresAt) => expiresAt + 30_000);
+    const [closed, crashed, kicked] = [newSessionId(), newSessionId(), newSessionId()];
+    s.publish(1, published(closed, { joinKey: 1, marker: 'm-closed', expiresAt: 61_000 }));
+    s.publish(2, published(crashed, { joinKey: 2, marker: 'm-crashed', expiresAt: 61_000 }));
+    s.publish(1, published(kicked, { joinKey: 3, marker: 'm-kicked', expiresAt: 61_000 }));
+    s.unpublish(1, closed);
+    s.dropWorker(2);
+    s.unpublish(1, kicked);
+    s.end({ sessionId: kicked, reason: 'kicked', untilMs: 100_000 });
+    expect(s.size).toBe(0);
+    expect(s.findMarker({ joinKey: 1 })).toBe('m-closed');
+    expect(s.findMarker({ joinKey: 2 })).toBe('m-crashed');
+    expect(s.findMarker({ joinKey: 3 })).toBeUndefined();
+    // By ID only while open: a kick needs a holder.
+    expect(s.findMarker({ sessionId: closed })).toBeUndefined();
+    // Open again (a reconnect adopted it): live, no longer a closed entry.
+    s.publish(2, published(closed, { joinKey: 1, marker: 'm-closed', expiresAt: 61_000 }));
+    expect(s.findMarker({ sessionId: closed })).toBe('m-closed');
+    clock.t = 91_000;
+    expect(s.findMarker({ joinKey: 2 })).toBeUndefined();
+    s.sweep();
+    expect(s.findMarker({ joinKey: 1 })).toBe('m-closed');
+  });
+
+  it('without resumableUntil a closed session is forgotten at once', () => {
+    const s = stateAt({ t: 0 });
+    const id = newSessionId();
+    s.publish(1, published(id, { joinKey: 9, marker: 'm' }));
+    s.unpublish(1, id);
+    expect(s.findMarker({ joinKey: 9 })).toBeUndefined();
   });
 
   it('tombstones are bounded: the oldest go first', () => {

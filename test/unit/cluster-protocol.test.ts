@@ -37,7 +37,7 @@ describe('messages from a worker', () => {
     ['a batch without its arrays', { ns: IPC_NAMESPACE, t: 'batch', publish: [] }],
     ['a batch over the size bound', { ns: IPC_NAMESPACE, ...emptyBatch, unpublish: Array.from({ length: MAX_BATCH_ITEMS + 1 }, () => id) }],
     ['an end with an infinite time', { ns: IPC_NAMESPACE, ...emptyBatch, end: [{ sessionId: id, reason: 'kicked', untilMs: Infinity }] }],
-    ['a published view for another ID', { ns: IPC_NAMESPACE, ...emptyBatch, publish: [{ id, joinKey: 1, marker: undefined, openedAt: 1, lastSeenAt: 1, requests: 0, bytes: 0, view: { id: newSessionId(), channel: 'c', kind: 'hls', name: null, userId: null, openedAt: 'x', lastSeenAt: 'x', requests: 0, bytes: 0, decision: {} } }] }],
+    ['a published view for another ID', { ns: IPC_NAMESPACE, ...emptyBatch, publish: [{ id, joinKey: 1, marker: undefined, openedAt: 1, expiresAt: 2, lastSeenAt: 1, requests: 0, bytes: 0, view: { id: newSessionId(), channel: 'c', kind: 'hls', name: null, userId: null, openedAt: 'x', lastSeenAt: 'x', requests: 0, bytes: 0, decision: {} } }] }],
     ['an answer to an unknown op', { ns: IPC_NAMESPACE, t: 'answer', id: 1, answer: { op: 'format-disk' } }],
     ['metrics with a string value', { ns: IPC_NAMESPACE, t: 'answer', id: 1, answer: { op: 'metrics', metrics: [{ name: 'x', help: 'h', type: 'gauge', aggregator: 'sum', values: [{ value: '1', labels: {} }] }] } }],
   ])('drops %s', (_name, message) => {
