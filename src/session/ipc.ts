@@ -34,6 +34,8 @@ export const IPC_FLUSH_MS = 50;
 export const MAX_FULL_PER_FLUSH = 500;
 /** Sessions whose figures are sent per batch. */
 export const MAX_TOUCH_PER_FLUSH = 5000;
+/** Unpublishes, releases and ends per batch, each (a mass idle close spreads over batches; protocol.ts refuses bigger ones). */
+export const MAX_IDS_PER_FLUSH = 10_000;
 /** Every held session's figures are sent again this often. */
 export const IPC_REFRESH_MS = 10_000;
 
@@ -83,8 +85,8 @@ export class IpcFleet implements FleetState {
   private readonly dirty = new Map<string, Session>();
   private readonly sent = new WeakMap<Session, Sent>();
   private readonly unpublished = new Set<string>();
-  private releases: { userKey: string; sessionId: string }[] = [];
-  private ends: FleetEnd[] = [];
+  private readonly releases: { userKey: string; sessionId: string }[] = [];
+  private readonly ends: FleetEnd[] = [];
   private readonly endListeners: ((end: FleetEnd) => void)[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly refreshTimer: NodeJS.Timeout;
@@ -271,12 +273,14 @@ export class IpcFleet implements FleetState {
       }
       this.dirty.delete(id);
     }
-    const unpublish = [...this.unpublished];
-    this.unpublished.clear();
-    const release = this.releases;
-    const end = this.ends;
-    this.releases = [];
-    this.ends = [];
+    const unpublish: string[] = [];
+    for (const id of this.unpublished) {
+      if (unpublish.length === MAX_IDS_PER_FLUSH) break;
+      this.unpublished.delete(id);
+      unpublish.push(id);
+    }
+    const release = this.releases.splice(0, MAX_IDS_PER_FLUSH);
+    const end = this.ends.splice(0, MAX_IDS_PER_FLUSH);
     if (publish.length + touch.length + unpublish.length + release.length + end.length === 0) return;
     try {
       this.options.send({ t: 'batch', publish, touch, unpublish, release, end });

@@ -9,7 +9,7 @@ import { PrimaryState, type Slot } from '../../src/cluster/primary-state.js';
 import { envelope, parseFromPrimary, parseFromWorker, type FromPrimary, type FromWorker } from '../../src/cluster/protocol.js';
 import { createLogger } from '../../src/log.js';
 import type { AdmitRequest, FleetEnd } from '../../src/session/fleet.js';
-import { IpcFleet, MAX_FULL_PER_FLUSH } from '../../src/session/ipc.js';
+import { IpcFleet, MAX_FULL_PER_FLUSH, MAX_IDS_PER_FLUSH } from '../../src/session/ipc.js';
 import { Session, newSessionId } from '../../src/session/session.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -144,6 +144,19 @@ describe('IpcFleet ↔ primary', () => {
     await waitFor(() => state.size === n, { timeoutMs: 5000 });
     const sizes = received.filter((m) => m.t === 'batch').map((m) => (m as Extract<FromWorker, { t: 'batch' }>).publish.length);
     expect(sizes).toEqual([MAX_FULL_PER_FLUSH, MAX_FULL_PER_FLUSH, 17]);
+  });
+
+  it('a mass close (12,000 sessions idle at once) goes in batches the primary accepts: every one unlisted', async () => {
+    const { fleets, received, state } = rig(1);
+    const w1 = fleets.get(1)!;
+    const sessions = Array.from({ length: 12_000 }, () => session());
+    for (const s of sessions) w1.publish(s);
+    await waitFor(() => state.size === sessions.length, { timeoutMs: 10_000 });
+    received.length = 0;
+    for (const s of sessions) w1.unpublish(s.id);
+    await waitFor(() => state.size === 0, { timeoutMs: 5000 });
+    const sizes = received.filter((m) => m.t === 'batch').map((m) => (m as Extract<FromWorker, { t: 'batch' }>).unpublish.length);
+    expect(sizes).toEqual([MAX_IDS_PER_FLUSH, sessions.length - MAX_IDS_PER_FLUSH]);
   });
 
   it('an end reported by one worker reaches every other worker, once; a worker that starts later learns it from its config', async () => {
