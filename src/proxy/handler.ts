@@ -364,10 +364,10 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       );
       if (fleet !== undefined && session.decision === undefined && session.pending === undefined && session.activations === 0 && fleet.connected) {
         // A session this process has never decided: another process of the fleet may hold it under the same join key.
-        return elsewhere(session, token).then((s) => serve(req, res, kind, s, now, path, upstreamQuery, started, clientIp, peerIp));
+        return elsewhere(session, token).then((s) => authorizeSession(req, res, kind, s, now, path, upstreamQuery, started, clientIp, peerIp));
       }
     }
-    return serve(req, res, kind, session, now, path, upstreamQuery, started, clientIp, peerIp);
+    return authorizeSession(req, res, kind, session, now, path, upstreamQuery, started, clientIp, peerIp);
   };
 
   /**
@@ -396,7 +396,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     return lookup;
   }
 
-  function serve(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, now: number, path: string, upstreamQuery: string, started: number, clientIp: string, peerIp: string): void | Promise<void> {
+  /** The request's session is known: authorize it (cached decision or a middleware call), then proceed. */
+  function authorizeSession(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, now: number, path: string, upstreamQuery: string, started: number, clientIp: string, peerIp: string): void | Promise<void> {
     session.requests++;
     session.lastSeenAt = now;
     // The token stays with the session (the middleware's re-checks send it); the origin gets it only with upstream.forwardToken.
