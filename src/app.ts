@@ -34,10 +34,13 @@ import type { Dispatcher } from 'undici';
 import { answerClientError, refuseConnect } from './proxy/client-error.js';
 import { createRequestHandler } from './proxy/handler.js';
 import { CloseNotifier } from './session/close-notifier.js';
-import { MemorySessionStore } from './session/memory.js';
 import type { FleetState } from './session/fleet.js';
+import { MemorySessionStore } from './session/memory.js';
+import { RedisFleet } from './session/redis.js';
 import { SessionRegistry } from './session/registry.js';
 import { MarkerKeys } from './session/marker.js';
+import { SoloFleet } from './session/solo.js';
+import { SessionTable } from './session/table.js';
 
 /** Slow-loris guard: a request head must arrive within this time. */
 const REQUEST_HEADERS_TIMEOUT_MS = 10_000;
@@ -47,6 +50,11 @@ const DRAIN_POLL_MS = 100;
 const STARTUP_PROBE_TIMEOUT_MS = 1000;
 /** The readiness probe's upstream check: any HTTP answer within this time counts. */
 const UPSTREAM_PROBE_TIMEOUT_MS = 1000;
+/**
+ * listen() waits this long for the fleet's store, so the first sessions count
+ * fleet-wide; past it the edge starts anyway (per-edge limits until Redis answers).
+ */
+const STORE_STARTUP_WAIT_MS = 3000;
 
 /** Settings a SIGHUP applies; the rest needs a restart (listeners, pools, the store's size). */
 const RELOADABLE = ['backend', 'backends', 'rules', 'securetoken', 'auth', 'limits', 'session.idleTimeoutMs', 'session.maxStreams', 'log.level'] as const;
@@ -72,8 +80,8 @@ export interface AppOptions {
   /** Open the admin listener (default true); a worker of `--workers N` has none: its primary serves /metrics and the API for all. */
   readonly adminListener?: boolean;
   /**
-   * The fleet this edge is part of, made by the caller (a worker of `--workers N`: its IpcFleet).
-   * With session.secret, a new session's join key is looked up there before the middleware is asked.
+   * The fleet this edge is part of, made by the caller: a worker of `--workers N` without Redis
+   * brings its IpcFleet (session/ipc.ts). Default: RedisFleet with --store redis://, else SoloFleet.
    */
   readonly fleet?: FleetState;
 }
@@ -91,12 +99,28 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   const store = new MemorySessionStore({ maxGranted: config.auth.maxEntries, maxUngranted: config.auth.maxUngranted, onEvict: (s) => sessions.evicted(s) });
   const mediaCache = config.cache.maxBytes > 0 ? new MediaCache({ maxBytes: config.cache.maxBytes, maxEntryBytes: config.cache.maxObjectBytes }) : undefined;
   const metrics = new EdgeMetrics(
-    { store, activeSessions: () => sessions.table.countByKind(), openStreams: () => forwarder.openStreams, cache: mediaCache, fanout: { get channelCount() { return fanout?.channelCount ?? 0; }, get viewerCount() { return fanout?.viewerCount ?? 0; } } },
+    {
+      store,
+      activeSessions: () => sessions.table.countByKind(),
+      openStreams: () => forwarder.openStreams,
+      cache: mediaCache,
+      fanout: { get channelCount() { return fanout?.channelCount ?? 0; }, get viewerCount() { return fanout?.viewerCount ?? 0; } },
+      storeUp: (): boolean => (options.fleet ?? redisFleet)?.connected ?? true,
+    },
     { processMetrics: options.processMetrics ?? true },
   );
   const notifier = config.session.closeWebhook === undefined ? undefined : new CloseNotifier(config.session.closeWebhook, log);
+  const table = new SessionTable();
+  // A worker of --workers N brings its IpcFleet (unless the workers share Redis): the primary holds what they share.
+  const redisFleet: RedisFleet | undefined =
+    config.store.url === undefined || options.fleet !== undefined
+      ? undefined
+      : new RedisFleet({ url: config.store.url, prefix: config.store.prefix, nodeName: config.node.name, table, ttlMs: () => config.session.idleTimeoutMs, log, metrics, markerOf: (s) => s.marker });
+  const fleet: FleetState = options.fleet ?? redisFleet ?? new SoloFleet(config.node.name, table);
   const sessions: SessionRegistry = new SessionRegistry({
     store,
+    table,
+    fleet,
     auth: config.auth,
     limits: config.limits,
     idleTimeoutMs: config.session.idleTimeoutMs,
@@ -137,7 +161,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
   // Both handlers are guarded: an exception in one request is a 500 for that request, not the end of every stream.
   const publicServer = createServer(
     { maxHeaderSize: config.proxy.maxHeaderBytes, headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3 },
-    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, fleet: config.session.secret === undefined ? undefined : options.fleet, isReady: config.health.public ? isReady : undefined, cors, segments, playlists, fanout }), {
+    guardRequests('public', createRequestHandler({ config, sessions, authorizer, forwarder, metrics, log, trustedProxies, isReady: config.health.public ? isReady : undefined, cors, segments, playlists, fanout }), {
       log,
       metrics,
       answerHeaders: cors === undefined ? undefined : (res) => cors.headersForResponse(res),
@@ -181,6 +205,8 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     await authorizer.close();
     await forwarder.close();
     await notifier?.close();
+    // After closeAll: the fleet hears this edge's sessions leave before the connection closes.
+    await fleet.close();
     await store.close();
     if (adminServer !== undefined) {
       await new Promise<void>((resolve) => {
@@ -200,11 +226,17 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     async listen() {
       await listenOn(publicServer, config.listen.host, config.listen.port);
       if (adminServer !== undefined) await listenOn(adminServer, config.admin.listen.host, config.admin.listen.port);
+      if (redisFleet !== undefined && !(await redisFleet.ready(STORE_STARTUP_WAIT_MS))) {
+        log.warn({ store: redactUrl(config.store.url!) }, `fleet store not reachable within ${STORE_STARTUP_WAIT_MS / 1000} s: starting with this edge's own limits; reconnecting in the background`);
+      }
       listening = true;
       const url = addressUrl(publicServer.address() as AddressInfo);
       const adminUrl = adminServer === undefined ? undefined : addressUrl(adminServer.address() as AddressInfo);
       log.info({ url, adminUrl, config: describeConfig(config) }, 'astra-auth-edge listening');
       for (const b of config.backends) void warnIfUnreachable(b.url, b.name, config, log);
+      if (config.store.url !== undefined && config.session.secret === undefined) {
+        log.warn('--store is set without --session-secret: sessions are listed, limited and kicked fleet-wide, but an edge cannot serve a session another edge opened (its marker is unsigned): set the same --session-secret on every edge');
+      }
       if (config.backends.length === 0) {
         log.warn({ defaultAction: config.auth.defaultAction }, `no middleware configured (--backend): every new session gets the default action "${config.auth.defaultAction}"`);
       }

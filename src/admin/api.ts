@@ -1,20 +1,22 @@
 /**
  * The admin API (sessions table, kick, stats, the status page's overview and
- * time series). Pure request → response mapping over the registry and the
+ * time series). The sessions table, a session and a kick are the fleet's
+ * (every edge on the same store: session/fleet.ts); the counts are this
+ * edge's. Pure request → response mapping over the registry and the
  * sampler; the HTTP plumbing (including writing a sessions page), the Host
  * rule and the token check live in admin/server.ts.
  */
+import type { FleetPage } from '../session/fleet.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { isWellFormedSessionId } from '../session/session.js';
 import { STORE_TIERS } from '../session/store.js';
-import { viewOf, type SessionPage } from '../session/table.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { decodePathSegment } from './request.js';
 import type { StatusSampler } from './sampler.js';
 import { parseListQuery } from './session-list.js';
 
-/** A JSON body, or a page of the sessions table (written by server.ts a piece at a time). */
-export type ApiResponse = { readonly status: number; readonly body: unknown } | { readonly status: 200; readonly page: SessionPage };
+/** A JSON body, or a page of the fleet's sessions table (written by server.ts a piece at a time). */
+export type ApiResponse = { readonly status: number; readonly body: unknown } | { readonly status: 200; readonly page: FleetPage };
 
 const SESSION_PATH = /^\/api\/sessions\/([^/]*)$/;
 
@@ -27,14 +29,18 @@ export interface ApiDeps {
   readonly sampler: StatusSampler;
 }
 
-export function handleApi(method: string, path: string, query: URLSearchParams, deps: ApiDeps): ApiResponse {
+/**
+ * Synchronous for what this edge answers alone; a promise for what asks the
+ * fleet (the sessions list, a session or a kick this edge does not hold).
+ */
+export function handleApi(method: string, path: string, query: URLSearchParams, deps: ApiDeps): ApiResponse | Promise<ApiResponse> {
   const { sessions, sampler } = deps;
   if (path === '/api/sessions') {
     if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
     const parsed = parseListQuery(query);
     if (!parsed.ok) return error('EDGE_ERR_BAD_REQUEST', parsed.message);
     const { filter, after, limit } = parsed.request;
-    return { status: 200, page: sessions.table.page(filter, after, limit) };
+    return sessions.fleet.list(filter, after, limit).then((page) => ({ status: 200, page }));
   }
   if (path === '/api/stats') {
     if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
@@ -56,11 +62,18 @@ export function handleApi(method: string, path: string, query: URLSearchParams, 
     const id = decodePathSegment(m[1]!);
     if (id === undefined) return error('EDGE_ERR_BAD_REQUEST', 'bad percent-encoding in the session ID');
     if (!isWellFormedSessionId(id)) return error('EDGE_ERR_BAD_SESSION_ID', 'a session ID is 22 characters of A-Z, a-z, 0-9, "-" and "_"');
-    const session = sessions.table.get(id) ?? sessions.store.get(id);
-    if (method === 'GET') return session === undefined ? error('EDGE_ERR_SESSION_NOT_FOUND') : { status: 200, body: viewOf(session) };
+    if (method === 'GET') {
+      return sessions.find(id).then((found): ApiResponse => {
+        if (found === undefined) return error('EDGE_ERR_SESSION_NOT_FOUND');
+        if ('ended' in found) return error('EDGE_ERR_SESSION_NOT_FOUND', `session ended on another edge (${found.ended})`);
+        return { status: 200, body: found.view };
+      });
+    }
     if (method === 'DELETE') {
-      if (!sessions.kick(id)) return error('EDGE_ERR_SESSION_NOT_FOUND', session === undefined ? 'no such session' : 'session already ended');
-      return { status: 200, body: { kicked: id } };
+      return sessions.kickAnywhere(id).then((result): ApiResponse => {
+        if (result === 'kicked') return { status: 200, body: { kicked: id } };
+        return error('EDGE_ERR_SESSION_NOT_FOUND', result === 'unknown' ? 'no such session' : 'session already ended');
+      });
     }
     return error('EDGE_ERR_METHOD_NOT_ALLOWED');
   }

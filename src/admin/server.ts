@@ -135,8 +135,9 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         send(res, 401, 'application/json', errorBody('EDGE_ERR_UNAUTHORIZED'), UNAUTHORIZED_HEADERS);
         return;
       }
-      if ('api' in deps) return deps.api(method, path, query).then((answer) => writeApiAnswer(res, answer));
-      return writeApiAnswer(res, handleApi(method, path, query, deps));
+      if ('api' in deps) return deps.api(method, path, query).then((a) => answerApi(res, a));
+      const answer = handleApi(method, path, query, deps);
+      return answer instanceof Promise ? answer.then((a) => answerApi(res, a)) : answerApi(res, answer);
     }
     if (method !== 'GET' && method !== 'HEAD') {
       send(res, 405, 'application/json', errorBody('EDGE_ERR_METHOD_NOT_ALLOWED'), { allow: 'GET, HEAD' });
@@ -150,7 +151,8 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
   };
 }
 
-function writeApiAnswer(res: ServerResponse, answer: ApiResponse): void | Promise<void> {
+function answerApi(res: ServerResponse, answer: ApiResponse): void | Promise<void> {
+  if (res.destroyed) return;
   if ('page' in answer) return writeSessionPage(res, answer.page);
   send(res, answer.status, 'application/json', `${JSON.stringify(answer.body)}\n`, answer.status === 405 ? { allow: 'GET, DELETE' } : undefined);
 }

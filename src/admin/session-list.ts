@@ -7,8 +7,8 @@
  * written a few rows at a time, waiting for the socket to drain.
  */
 import type { ServerResponse } from 'node:http';
-import type { SessionFilter, SessionPage, TablePosition } from '../session/table.js';
-import { viewOf } from '../session/table.js';
+import type { FleetPage } from '../session/fleet.js';
+import type { SessionFilter, TablePosition } from '../session/table.js';
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
@@ -98,15 +98,18 @@ function drained(res: ServerResponse): Promise<void> {
 
 /**
  * Writes `{"sessions":[…],"total":N,"nextCursor":…}` a piece at a time.
- * Everything but the rows (total, cursor) is fixed before the first byte,
- * so a page is consistent even when the table changes while it is written.
+ * Everything but the rows (total, cursor) is fixed before the first byte, so
+ * a page is consistent even when the table changes while it is written. With
+ * `"complete":false` when the fleet's store did not answer and the page lists
+ * this edge's sessions only (absent otherwise: a single edge's answer is as
+ * it always was).
  */
-export async function writeSessionPage(res: ServerResponse, page: SessionPage): Promise<void> {
-  const tail = `],"total":${page.total},"nextCursor":${page.next === undefined ? 'null' : JSON.stringify(encodeCursor(page.next))}}\n`;
+export async function writeSessionPage(res: ServerResponse, page: FleetPage): Promise<void> {
+  const tail = `],"total":${page.total},"nextCursor":${page.next === undefined ? 'null' : JSON.stringify(encodeCursor(page.next))}${page.complete ? '' : ',"complete":false'}}\n`;
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   let piece = '{"sessions":[';
   for (let i = 0; i < page.sessions.length; i++) {
-    piece += (i === 0 ? '' : ',') + JSON.stringify(viewOf(page.sessions[i]!));
+    piece += (i === 0 ? '' : ',') + JSON.stringify(page.sessions[i]!);
     if (piece.length < WRITE_PIECE_CHARS) continue;
     const more = res.write(piece);
     piece = '';

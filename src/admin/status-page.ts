@@ -194,6 +194,8 @@ function makeRow(s) {
   cell(tr, 'td', s.ip).title = s.userAgent;
   cell(tr, 'td', s.kind === 'mpegts' ? 'MPEG-TS' : 'HLS');
   const r = { tr, duration: cell(tr, 'td', '', 'n'), bytes: cell(tr, 'td', '', 'n'), source: cell(tr, 'td', ''), next: cell(tr, 'td', '', 'n') };
+  // The edge of the fleet that holds the session (node.name): the list is the fleet's.
+  cell(tr, 'td', s.edge || '\u2014');
   const button = document.createElement('button');
   button.type = 'button';
   button.textContent = 'Kick';
@@ -332,7 +334,7 @@ ${chart('c-default', 'Default allows')}
 <section aria-labelledby="h-sessions"><div class="bar"><h2 id="h-sessions">Sessions (<span id="count">0</span>)</h2>
 <label>Filter <input id="filter" type="search" placeholder="channel or name" autocomplete="off"></label>
 <span class="pager"><button type="button" class="nav" id="prev" disabled>Previous</button><span id="range"></span><button type="button" class="nav" id="next" disabled>Next</button></span></div>
-<div class="scroll"><table aria-labelledby="h-sessions"><thead><tr><th scope="col">Channel</th><th scope="col">Name</th><th scope="col">IP</th><th scope="col">Kind</th><th scope="col" class="n">Duration</th><th scope="col" class="n">Bytes</th><th scope="col">Decision</th><th scope="col" class="n">Next check</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
+<div class="scroll"><table aria-labelledby="h-sessions"><thead><tr><th scope="col">Channel</th><th scope="col">Name</th><th scope="col">IP</th><th scope="col">Kind</th><th scope="col" class="n">Duration</th><th scope="col" class="n">Bytes</th><th scope="col">Decision</th><th scope="col" class="n">Next check</th><th scope="col">Edge</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
 <tbody id="rows"></tbody></table></div><p id="empty" hidden></p></section>
 </main>`;
 

@@ -10,8 +10,8 @@ import type { SessionView } from '../session/table.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9901';
 
-/** A session as an edge of any version sends it: `why` and `nextCheckAt` are absent from edges older than them. */
-export type RemoteSessionView = Omit<SessionView, 'why' | 'nextCheckAt'> & Partial<Pick<SessionView, 'why' | 'nextCheckAt'>>;
+/** A session as an edge of any version sends it: `why`, `nextCheckAt` and `edge` are absent from edges older than them. */
+export type RemoteSessionView = Omit<SessionView, 'why' | 'nextCheckAt'> & Partial<Pick<SessionView, 'why' | 'nextCheckAt'>> & { readonly edge?: string };
 
 /** Sessions per request when following the pages: the API's maximum. */
 const PAGE_LIMIT = 1000;
@@ -170,9 +170,9 @@ function formatNextCheck(at: string | null | undefined, now: number): string {
 
 /** A plain-text table, widths fitted to the content. */
 export function formatSessionTable(sessions: readonly RemoteSessionView[], now: number, total = sessions.length): string {
-  const header = ['ID', 'CHANNEL', 'KIND', 'NAME', 'IP', 'AGE', 'BYTES', 'REQS', 'WHY', 'NEXT CHECK'];
-  // `why` is absent in an edge from before it: the decision's source then.
-  const rows = sessions.map((s) => [s.id, s.channel, s.kind, s.name ?? '-', s.ip, formatAge(now - Date.parse(s.openedAt)), formatBytes(s.bytes), String(s.requests), s.why?.short ?? s.decision.source ?? '-', formatNextCheck(s.nextCheckAt, now)]);
+  const header = ['ID', 'CHANNEL', 'KIND', 'NAME', 'IP', 'AGE', 'BYTES', 'REQS', 'WHY', 'NEXT CHECK', 'EDGE'];
+  // `why` is absent in an edge from before it: the decision's source then; `edge` (the node holding it) before fleets.
+  const rows = sessions.map((s) => [s.id, s.channel, s.kind, s.name ?? '-', s.ip, formatAge(now - Date.parse(s.openedAt)), formatBytes(s.bytes), String(s.requests), s.why?.short ?? s.decision.source ?? '-', formatNextCheck(s.nextCheckAt, now), s.edge ?? '-']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const count = total > sessions.length ? `${sessions.length} of ${total} sessions (--limit)` : `${sessions.length} session${sessions.length === 1 ? '' : 's'}`;
@@ -183,6 +183,7 @@ export function formatSessionTable(sessions: readonly RemoteSessionView[], now: 
 export function formatSession(s: RemoteSessionView, now: number): string {
   const lines: [string, string][] = [
     ['id', s.id],
+    ['edge', s.edge ?? '-'],
     ['channel', `${s.channel} (${s.kind})`],
     ['state', s.state],
     ['name', s.name ?? '-'],

@@ -131,6 +131,8 @@ function placeholder(kind: string, values?: readonly string[]): string {
       return 'HOST:PORT';
     case 'url':
       return 'URL';
+    case 'store':
+      return 'memory|URL';
     case 'duration':
       return 'DURATION';
     case 'size':

@@ -1,18 +1,22 @@
 /**
  * The admin API of the primary (`--workers N`): the same routes and answers
- * as admin/api.ts, over the whole host. The session list comes from the
- * PrimaryState (every worker's published sessions, each once); a session's
- * details, kicks and the decision store's figures are asked of every worker
- * (a kick reaches every copy of an HLS session: round-robin spreads one
- * player over several workers).
+ * as admin/api.ts, over the whole host.
+ * - Without Redis the session list comes from the PrimaryState (every
+ *   worker's published sessions, each once); a session's details and kicks
+ *   are asked of every worker (a kick reaches every copy of an HLS session:
+ *   round-robin spreads one player over several workers).
+ * - With `--store redis://` the fleet's table is in Redis, where the
+ *   workers publish: the session routes are answered by a worker's own API
+ *   (which reads Redis and kicks fleet-wide), and the counts are the sums of
+ *   the workers' tables.
  */
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { ApiResponse } from '../admin/api.js';
 import { decodePathSegment } from '../admin/request.js';
 import type { StatusSampler } from '../admin/sampler.js';
 import type { ApiHandler } from '../admin/server.js';
-import { encodeCursor, parseListQuery } from '../admin/session-list.js';
-import { isWellFormedSessionId } from '../session/session.js';
+import { parseListQuery } from '../admin/session-list.js';
+import { isWellFormedSessionId, type SessionKind } from '../session/session.js';
 import type { Op, OpAnswer } from './protocol.js';
 import type { PrimaryState, Slot } from './primary-state.js';
 
@@ -28,28 +32,38 @@ function error(code: ErrorCode, detail?: string): ApiResponse {
 export interface PrimaryApiDeps {
   readonly state: PrimaryState;
   readonly askAll: (op: Op, timeoutMs: number) => Promise<Map<Slot, OpAnswer | undefined>>;
+  /** The first worker's answer (in slot order), or undefined when none answers. */
+  readonly askOne: (op: Op, timeoutMs: number) => Promise<OpAnswer | undefined>;
   readonly sampler: StatusSampler;
   readonly workers: () => { readonly configured: number; readonly running: number; readonly ready: number };
+  /** Where the fleet's table is: the primary (IPC), or Redis (`--store redis://`). */
+  readonly table: 'primary' | 'redis';
 }
 
 export function createPrimaryApi(deps: PrimaryApiDeps): ApiHandler {
   const { state, askAll, sampler } = deps;
   return async function primaryApi(method: string, path: string, query: URLSearchParams): Promise<ApiResponse> {
+    if (deps.table === 'redis' && (path === '/api/sessions' || SESSION_PATH.test(path))) {
+      const answer = await deps.askOne({ op: 'api', method, path, query: query.toString() }, API_TIMEOUT_MS);
+      if (answer?.op !== 'api') return error('EDGE_ERR_WORKERS_UNAVAILABLE');
+      return answer.page !== undefined ? { status: 200, page: answer.page } : { status: answer.status, body: answer.body };
+    }
     if (path === '/api/sessions') {
       if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
       const parsed = parseListQuery(query);
       if (!parsed.ok) return error('EDGE_ERR_BAD_REQUEST', parsed.message);
       const { filter, after, limit } = parsed.request;
-      const page = state.list(filter, after, limit);
-      return { status: 200, body: { sessions: page.sessions, total: page.total, nextCursor: page.next === undefined ? null : encodeCursor(page.next) } };
+      return { status: 200, page: state.list(filter, after, limit) };
     }
     if (path === '/api/stats') {
       if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
-      return { status: 200, body: { sessions: state.size, byKind: state.countByKind(), byChannel: state.countByChannel(), decisionStore: await storeFigures(askAll), workers: deps.workers() } };
+      const figures = await workerFigures(askAll);
+      const counts = deps.table === 'primary' ? { sessions: state.size, byKind: state.countByKind(), byChannel: state.countByChannel() } : figures.tables;
+      return { status: 200, body: { ...counts, decisionStore: figures.decisionStore, workers: deps.workers() } };
     }
     if (path === '/api/overview') {
       if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
-      return { status: 200, body: sampler.overview(state.countByKind()) };
+      return { status: 200, body: sampler.overview(deps.table === 'primary' ? state.countByKind() : (await workerFigures(askAll)).tables.byKind) };
     }
     if (path === '/api/timeseries') {
       if (method !== 'GET') return error('EDGE_ERR_METHOD_NOT_ALLOWED');
@@ -78,18 +92,33 @@ export function createPrimaryApi(deps: PrimaryApiDeps): ApiHandler {
   };
 }
 
-/** The decision stores of every worker, summed (each worker keeps its own). */
-async function storeFigures(askAll: PrimaryApiDeps['askAll']): Promise<{ entries: number; evictions: number; byTier: Record<string, { entries: number; evictions: number }> }> {
-  const total = { entries: 0, evictions: 0, byTier: {} as Record<string, { entries: number; evictions: number }> };
+interface Counts {
+  sessions: number;
+  byKind: Record<SessionKind, number>;
+  byChannel: Record<string, Record<SessionKind, number>>;
+}
+
+/** The decision stores of every worker, summed (each worker keeps its own), and their tables' counts, summed. */
+async function workerFigures(askAll: PrimaryApiDeps['askAll']): Promise<{ decisionStore: { entries: number; evictions: number; byTier: Record<string, { entries: number; evictions: number }> }; tables: Counts }> {
+  const decisionStore = { entries: 0, evictions: 0, byTier: {} as Record<string, { entries: number; evictions: number }> };
+  const tables: Counts = { sessions: 0, byKind: { hls: 0, mpegts: 0 }, byChannel: {} };
   for (const answer of (await askAll({ op: 'stats' }, API_TIMEOUT_MS)).values()) {
     if (answer?.op !== 'stats') continue;
-    total.entries += answer.entries;
-    total.evictions += answer.evictions;
+    decisionStore.entries += answer.entries;
+    decisionStore.evictions += answer.evictions;
     for (const [tier, t] of Object.entries(answer.byTier)) {
-      const sum = (total.byTier[tier] ??= { entries: 0, evictions: 0 });
+      const sum = (decisionStore.byTier[tier] ??= { entries: 0, evictions: 0 });
       sum.entries += t.entries;
       sum.evictions += t.evictions;
     }
+    tables.sessions += answer.sessions;
+    tables.byKind.hls += answer.byKind.hls;
+    tables.byKind.mpegts += answer.byKind.mpegts;
+    for (const [channel, c] of Object.entries(answer.byChannel)) {
+      const sum = (tables.byChannel[channel] ??= { hls: 0, mpegts: 0 });
+      sum.hls += c.hls;
+      sum.mpegts += c.mpegts;
+    }
   }
-  return total;
+  return { decisionStore, tables };
 }

@@ -35,8 +35,8 @@ export interface AggregatorOptions {
   readonly askAll: (op: Op, timeoutMs: number) => Promise<Map<Slot, OpAnswer | undefined>>;
   /** The primary's own registry (edge_workers, edge_worker_restarts_total, its process metrics). */
   readonly primary: Registry;
-  /** Open sessions of the fleet by kind, counted once each. */
-  readonly sessionsByKind: () => Readonly<Record<SessionKind, number>>;
+  /** Open sessions of the host by kind, counted once each; undefined: the workers' sum stands (with Redis). */
+  readonly sessionsByKind: () => Readonly<Record<SessionKind, number>> | undefined;
   readonly timeoutMs?: number;
 }
 
@@ -71,10 +71,10 @@ export class MetricsAggregator {
 
   private replaceSessionsActive(registry: Registry, workers: readonly (readonly MetricJson[])[]): void {
     const help = workers.flat().find((m) => m.name === SESSIONS_ACTIVE)?.help;
-    if (help === undefined) return;
+    const counts = this.options.sessionsByKind();
+    if (help === undefined || counts === undefined) return;
     registry.removeSingleMetric(SESSIONS_ACTIVE);
     const gauge = new Gauge({ name: SESSIONS_ACTIVE, help, labelNames: ['kind'] as const, registers: [registry] });
-    const counts = this.options.sessionsByKind();
     gauge.set({ kind: 'hls' }, counts.hls);
     gauge.set({ kind: 'mpegts' }, counts.mpegts);
   }

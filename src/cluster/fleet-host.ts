@@ -36,7 +36,7 @@ export class FleetHost {
         send(slot, { t: 'reply', id: m.id, admit: state.admit(slot, m.req) });
         return true;
       case 'find':
-        send(slot, { t: 'reply', id: m.id, marker: state.findMarker(m.joinKey !== undefined ? { joinKey: m.joinKey } : { sessionId: m.sessionId! }) ?? null });
+        send(slot, { t: 'reply', id: m.id, found: state.findMarker(m.joinKey !== undefined ? { joinKey: m.joinKey } : { sessionId: m.sessionId! }) ?? null });
         return true;
       case 'list':
         send(slot, { t: 'reply', id: m.id, page: state.list(m.filter, m.after, m.limit) });

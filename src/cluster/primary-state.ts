@@ -22,7 +22,7 @@
  * the player's reconnect, wherever the cluster sends it, is the same
  * session, adopted from its marker, not a new middleware call.
  */
-import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetPage, FleetSessionView } from '../session/fleet.js';
+import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetFound, FleetPage, FleetSessionView } from '../session/fleet.js';
 import type { SessionKind } from '../session/session.js';
 import type { SessionFilter, SessionView, TablePosition } from '../session/table.js';
 import type { PublishedSession, SessionTouch } from './protocol.js';
@@ -63,10 +63,11 @@ interface SessionRecord {
   readonly holders: Map<Slot, Holding>;
 }
 
-/** A closed session's marker, findable by its join key until `untilMs`. */
+/** A closed session's marker and last view, findable by its join key until `untilMs`. */
 interface Resumable {
   readonly id: string;
   readonly marker: string;
+  readonly view: FleetSessionView;
   readonly untilMs: number;
 }
 
@@ -218,20 +219,28 @@ export class PrimaryState {
 
   unpublish(slot: Slot, sessionId: string): void {
     const record = this.sessions.get(sessionId);
-    if (record === undefined || !record.holders.delete(slot)) return;
-    if (record.holders.size === 0) this.forget(record);
+    if (record !== undefined) this.letGo(record, slot);
   }
 
-  /** No worker holds it open: unlisted; findable by join key a while longer unless it ended. */
-  private forget(record: SessionRecord): void {
+  /** `slot` no longer holds the session; the last holder's going forgets it. */
+  private letGo(record: SessionRecord, slot: Slot): void {
+    if (!record.holders.has(slot)) return;
+    // Its view is made while a holder is left: a closed session stays findable with it.
+    const last = record.holders.size === 1 ? this.viewOf(record) : undefined;
+    record.holders.delete(slot);
+    if (last !== undefined) this.forget(record, last);
+  }
+
+  /** No worker holds it open: unlisted; findable by join key a while longer (with `view`) unless it ended. */
+  private forget(record: SessionRecord, view: FleetSessionView | undefined): void {
     this.sessions.delete(record.id);
     if (this.byJoinKey.get(record.joinKey) === record.id) this.byJoinKey.delete(record.joinKey);
     if (this.ordered.length > 2 * this.sessions.size + COMPACT_SLACK) this.compact();
-    if (record.marker === undefined || this.isEnded(record.id)) return;
+    if (record.marker === undefined || view === undefined || this.isEnded(record.id)) return;
     const untilMs = this.resumableUntil(record.expiresAt, this.now());
     if (untilMs <= this.now()) return;
     this.resumable.delete(record.joinKey);
-    this.resumable.set(record.joinKey, { id: record.id, marker: record.marker, untilMs });
+    this.resumable.set(record.joinKey, { id: record.id, marker: record.marker, view, untilMs });
     if (this.resumable.size > this.maxResumable) this.resumable.delete(this.resumable.keys().next().value!);
   }
 
@@ -251,7 +260,7 @@ export class PrimaryState {
     if (this.tombstones.size > this.maxTombstones) this.tombstones.delete(this.tombstones.keys().next().value!);
     this.uncount(e.sessionId);
     const record = this.sessions.get(e.sessionId);
-    if (record !== undefined) this.forget(record);
+    if (record !== undefined) this.forget(record, undefined);
     return true;
   }
 
@@ -284,20 +293,33 @@ export class PrimaryState {
         if (entry.holders.delete(slot) && entry.holders.size === 0) this.uncount(id);
       }
     }
-    for (const record of [...this.sessions.values()]) {
-      if (record.holders.delete(slot) && record.holders.size === 0) this.forget(record);
-    }
+    for (const record of [...this.sessions.values()]) this.letGo(record, slot);
   }
 
   // --- lookups -----------------------------------------------------------------------------------
 
-  /** The marker of an open session by join key or ID, or of a closed one still resumable by join key. */
-  findMarker(key: { readonly joinKey: number } | { readonly sessionId: string }): string | undefined {
-    if ('sessionId' in key) return this.isEnded(key.sessionId) ? undefined : this.sessions.get(key.sessionId)?.marker;
+  /**
+   * FleetState.findMarker: an open session by join key or ID, or a closed one still resumable by
+   * join key: its marker and view; a session ended fleet-wide: its end (its marker is refused).
+   */
+  findMarker(key: { readonly joinKey: number } | { readonly sessionId: string }): FleetFound | undefined {
+    if ('sessionId' in key) return this.found(key.sessionId, this.sessions.get(key.sessionId));
     const id = this.byJoinKey.get(key.joinKey);
-    if (id !== undefined) return this.isEnded(id) ? undefined : this.sessions.get(id)?.marker;
+    if (id !== undefined) return this.found(id, this.sessions.get(id));
     const closed = this.resumable.get(key.joinKey);
-    return closed === undefined || closed.untilMs <= this.now() || this.isEnded(closed.id) ? undefined : closed.marker;
+    if (closed === undefined || closed.untilMs <= this.now()) return undefined;
+    return this.endOf(closed.id) ?? { marker: closed.marker, session: closed.view };
+  }
+
+  private found(id: string, record: SessionRecord | undefined): FleetFound | undefined {
+    const ended = this.endOf(id);
+    if (ended !== undefined) return ended;
+    return record?.marker === undefined ? undefined : { marker: record.marker, session: this.viewOf(record) };
+  }
+
+  private endOf(id: string): { readonly ended: FleetEnd } | undefined {
+    const t = this.tombstones.get(id);
+    return t !== undefined && t.untilMs > this.now() ? { ended: t } : undefined;
   }
 
   get size(): number {

@@ -21,7 +21,7 @@ import { MetricsAggregator } from './aggregate.js';
 import { FleetHost } from './fleet-host.js';
 import { PrimaryState, type Slot } from './primary-state.js';
 import { STOP_MARGIN_MS, Supervisor } from './supervisor.js';
-import { hostNodeName } from './workers.js';
+import { workerNodeName } from './workers.js';
 
 /** /readyz waits this long for every worker's own readiness. */
 const READY_TIMEOUT_MS = 1000;
@@ -58,13 +58,13 @@ export function createPrimary(options: PrimaryOptions): EdgePrimary {
   const { config, count, log } = options;
   const startFile = options.file;
   let currentFile = options.file;
-  const nodeName = hostNodeName(config);
+  const nodeName = config.node.name;
   let draining = false;
   /** The public URL, as the workers report it (the port is the one they share). */
   let url = '';
 
   const state = new PrimaryState({
-    edgeName: (slot) => `${nodeName}/w${slot}`,
+    edgeName: (slot) => workerNodeName(nodeName, slot),
     // As the registry keeps a closed session resumable: until its decision's expiry and the stale grace; under --recheck never, the grace.
     resumableUntil: (expiresAt, now) => (config.auth.recheck === 'never' ? now : expiresAt) + config.auth.staleGraceMs,
   });
@@ -88,7 +88,9 @@ export function createPrimary(options: PrimaryOptions): EdgePrimary {
   });
   const host = new FleetHost({ state, send: (slot, m) => supervisor.send(slot, m), slots: () => supervisor.slots() });
   const askAll = supervisor.askAll.bind(supervisor);
-  const aggregator = new MetricsAggregator({ askAll, primary: metrics.registry, sessionsByKind: () => state.countByKind() });
+  // With Redis the workers publish there, not here: edge_sessions_active stays the sum of their tables.
+  const table = config.store.url === undefined ? 'primary' : 'redis';
+  const aggregator = new MetricsAggregator({ askAll, primary: metrics.registry, sessionsByKind: () => (table === 'primary' ? state.countByKind() : undefined) });
   const collect = (): Promise<Registry> => aggregator.collect();
   const sampler = new StatusSampler({ registry: collect });
 
@@ -100,7 +102,7 @@ export function createPrimary(options: PrimaryOptions): EdgePrimary {
   const workers = (): { configured: number; running: number; ready: number } => ({ configured: count, running: supervisor.running, ready: supervisor.ready });
   const adminServer: Server = createServer(
     { headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3, requireHostHeader: false },
-    guardRequests('admin', createAdminHandler({ registry: collect, adminToken: config.admin.token, isReady, sampler, api: createPrimaryApi({ state, askAll, sampler, workers }) }), { log, metrics }),
+    guardRequests('admin', createAdminHandler({ registry: collect, adminToken: config.admin.token, isReady, sampler, api: createPrimaryApi({ state, askAll, askOne: supervisor.askOne.bind(supervisor), sampler, workers, table }) }), { log, metrics }),
   );
   adminServer.on('clientError', answerClientError);
   adminServer.on('connect', refuseConnect);

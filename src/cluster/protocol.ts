@@ -15,7 +15,8 @@
  * readiness, reload) and `stop`.
  */
 import type { LimitPolicy } from '../config/schema.js';
-import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetPage, FleetSessionView } from '../session/fleet.js';
+import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetFound, FleetPage, FleetSessionView } from '../session/fleet.js';
+import type { SessionKind } from '../session/session.js';
 import type { SessionFilter, SessionView, TablePosition } from '../session/table.js';
 import { MAX_TOMBSTONES } from './primary-state.js';
 
@@ -61,16 +62,29 @@ export type Op =
   | { readonly op: 'metrics' }
   | { readonly op: 'ready' }
   /** `file`: the parsed YAML document the primary validated (undefined: no file). */
-  | { readonly op: 'reload'; readonly file: unknown };
+  | { readonly op: 'reload'; readonly file: unknown }
+  /** An admin API request answered by the worker's own API (with Redis: the fleet's table is there, not in the primary). */
+  | { readonly op: 'api'; readonly method: string; readonly path: string; readonly query: string };
 
 /** The answer to each op, in the same order as `Op`. */
 export type OpAnswer =
   | { readonly op: 'kick'; readonly found: boolean }
   | { readonly op: 'get'; readonly view: SessionView | null }
-  | { readonly op: 'stats'; readonly entries: number; readonly evictions: number; readonly byTier: Readonly<Record<string, { readonly entries: number; readonly evictions: number }>> }
+  | {
+      readonly op: 'stats';
+      readonly entries: number;
+      readonly evictions: number;
+      readonly byTier: Readonly<Record<string, { readonly entries: number; readonly evictions: number }>>;
+      /** The worker's own open sessions (its table). */
+      readonly sessions: number;
+      readonly byKind: Readonly<Record<SessionKind, number>>;
+      readonly byChannel: Readonly<Record<string, Readonly<Record<SessionKind, number>>>>;
+    }
   | { readonly op: 'metrics'; readonly metrics: readonly MetricJson[] }
   | { readonly op: 'ready'; readonly ready: boolean }
-  | { readonly op: 'reload'; readonly needsRestart: readonly string[] | null; readonly error: string | null };
+  | { readonly op: 'reload'; readonly needsRestart: readonly string[] | null; readonly error: string | null }
+  /** `body`: JSON the worker's API made, passed on to the admin client as it is; `page`: a sessions page. */
+  | { readonly op: 'api'; readonly status: number; readonly body?: unknown; readonly page?: FleetPage };
 
 /** One metric of `registry.getMetricsAsJSON()`, as prom-client's AggregatorRegistry.aggregate takes it. */
 export interface MetricJson {
@@ -95,7 +109,7 @@ export type FromWorker =
 export type FromPrimary =
   /** `file`: the parsed YAML document (the worker builds its config as main.ts would); `ends`: those in force, to refuse from the start. */
   | { readonly t: 'config'; readonly slot: number; readonly file: unknown; readonly secret: string | undefined; readonly ends: readonly FleetEnd[] }
-  | { readonly t: 'reply'; readonly id: number; readonly admit?: AdmitAnswer; readonly marker?: string | null; readonly page?: FleetPage }
+  | { readonly t: 'reply'; readonly id: number; readonly admit?: AdmitAnswer; readonly found?: FleetFound | null; readonly page?: FleetPage }
   | { readonly t: 'ended'; readonly ends: readonly FleetEnd[] }
   | ({ readonly t: 'op'; readonly id: number } & Op)
   | { readonly t: 'stop' };
@@ -211,6 +225,11 @@ function isFleetView(v: unknown): v is FleetSessionView {
   return isSessionView(v) && isStr((v as unknown as Obj)['edge']);
 }
 
+function isFound(v: unknown): v is FleetFound {
+  if (!isObj(v)) return false;
+  return v['ended'] !== undefined ? isFleetEnd(v['ended']) && v['marker'] === undefined : isStr(v['marker']) && isFleetView(v['session']);
+}
+
 function isPage(v: unknown): v is FleetPage {
   return isObj(v) && arrayOf(v['sessions'], isFleetView, MAX_LIST_LIMIT) && isInt(v['total']) && (v['next'] === undefined || isPosition(v['next'])) && isBool(v['complete']);
 }
@@ -227,6 +246,10 @@ function isMetricJson(v: unknown): v is MetricJson {
 }
 
 const TIER_STATS = (v: unknown): boolean => isObj(v) && isInt(v['entries']) && isInt(v['evictions']);
+const KIND_COUNTS = (v: unknown): boolean => isObj(v) && isInt(v['hls']) && isInt(v['mpegts']);
+/** Admin API requests passed to a worker: bounded like the admin listener's own (admin/request.ts). */
+const MAX_API_TEXT = 4096;
+const isApiText = (v: unknown, max = MAX_API_TEXT): v is string => isStr(v) && v.length <= max;
 
 function isOpAnswer(v: unknown): v is OpAnswer {
   if (!isObj(v)) return false;
@@ -236,7 +259,18 @@ function isOpAnswer(v: unknown): v is OpAnswer {
     case 'get':
       return v['view'] === null || isSessionView(v['view']);
     case 'stats':
-      return isInt(v['entries']) && isInt(v['evictions']) && isObj(v['byTier']) && Object.values(v['byTier']).every(TIER_STATS);
+      return (
+        isInt(v['entries']) &&
+        isInt(v['evictions']) &&
+        isObj(v['byTier']) &&
+        Object.values(v['byTier']).every(TIER_STATS) &&
+        isInt(v['sessions']) &&
+        KIND_COUNTS(v['byKind']) &&
+        isObj(v['byChannel']) &&
+        Object.values(v['byChannel']).every(KIND_COUNTS)
+      );
+    case 'api':
+      return isInt(v['status']) && (v['status'] as number) >= 100 && (v['status'] as number) <= 599 && (v['page'] === undefined || isPage(v['page']));
     case 'metrics':
       return arrayOf(v['metrics'], isMetricJson, 10_000);
     case 'ready':
@@ -258,6 +292,8 @@ function isOp(v: Obj): boolean {
     case 'ready':
     case 'reload':
       return true;
+    case 'api':
+      return isApiText(v['method'], 16) && isApiText(v['path']) && v['path'].startsWith('/api/') && isApiText(v['query']);
     default:
       return false;
   }
@@ -310,7 +346,7 @@ export function parseFromPrimary(message: unknown): FromPrimary | undefined {
       if (!isRequestId(m['id'])) return undefined;
       if (m['admit'] !== undefined) return isAdmitAnswer(m['admit']) ? { t: 'reply', id: m['id'], admit: m['admit'] } : undefined;
       if (m['page'] !== undefined) return isPage(m['page']) ? { t: 'reply', id: m['id'], page: m['page'] } : undefined;
-      if (m['marker'] !== undefined) return isNullableStr(m['marker']) ? { t: 'reply', id: m['id'], marker: m['marker'] } : undefined;
+      if (m['found'] !== undefined) return m['found'] === null || isFound(m['found']) ? { t: 'reply', id: m['id'], found: m['found'] } : undefined;
       return undefined;
     }
     case 'ended':
@@ -332,6 +368,8 @@ function pickOp(m: Obj): Op {
       return { op: m['op'], sessionId: m['sessionId'] as string };
     case 'reload':
       return { op: 'reload', file: m['file'] };
+    case 'api':
+      return { op: 'api', method: m['method'] as string, path: m['path'] as string, query: m['query'] as string };
     default:
       return { op: m['op'] as 'stats' | 'metrics' | 'ready' };
   }

@@ -158,6 +158,15 @@ export class Supervisor {
     });
   }
 
+  /** Asks the running workers one after the other until one answers. */
+  async askOne(op: Op, timeoutMs: number): Promise<OpAnswer | undefined> {
+    for (const slot of this.slots()) {
+      const answer = await this.ask(slot, op, timeoutMs);
+      if (answer !== undefined) return answer;
+    }
+    return undefined;
+  }
+
   /** Asks every running worker at once: slot → answer (undefined: none in time). */
   async askAll(op: Op, timeoutMs: number): Promise<Map<Slot, OpAnswer | undefined>> {
     const slots = this.slots();

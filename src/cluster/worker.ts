@@ -12,23 +12,27 @@
  * (`failed`), which then does not start at all.
  */
 import type { Logger } from 'pino';
+import { handleApi } from '../admin/api.js';
+import { StatusSampler } from '../admin/sampler.js';
 import { createApp, type EdgeApp } from '../app.js';
 import { buildConfig } from '../config/load.js';
 import type { EdgeConfig } from '../config/schema.js';
 import { surviveUncaught } from '../crash-guard.js';
-import { EdgeError } from '../errors.js';
+import { ERROR_CODES, EdgeError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { redactText } from '../redact.js';
 import { IpcFleet } from '../session/ipc.js';
 import { STORE_TIERS } from '../session/store.js';
+import { localPage } from '../session/solo.js';
 import type { FleetPage } from '../session/fleet.js';
-import { viewOf, type SessionFilter, type TablePosition } from '../session/table.js';
+import { viewOf } from '../session/table.js';
 import { envelope, parseFromPrimary, type FromPrimary, type FromWorker, type MetricJson, type Op, type OpAnswer } from './protocol.js';
-import { bridgeRegistry } from './registry-bridge.js';
-import { hostNodeName } from './workers.js';
+import { workerNodeName } from './workers.js';
 
 /** A worker that has not received its configuration this long after its hello exits. */
 export const CONFIG_WAIT_MS = 30_000;
+
+const NO_PAGE: FleetPage = Object.freeze({ sessions: [], total: 0, next: undefined, complete: false });
 
 const EXIT_RUNTIME = 1;
 const EXIT_CONFIG = 2;
@@ -61,8 +65,11 @@ export function runWorker(options: WorkerOptions): EdgeWorker {
   const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
   let stopping = false;
   let app: EdgeApp | undefined;
+  /** The API's sampler dependency, never started: the session routes a worker answers do not read it. */
+  let sampler: StatusSampler | undefined;
   let fleet: IpcFleet | undefined;
   let secret: string | undefined;
+  let slot = 0;
   let log: Logger | undefined;
   let gotConfig: (m: Extract<FromPrimary, { t: 'config' }>) => void = () => undefined;
   const configured = new Promise<Extract<FromPrimary, { t: 'config' }> | undefined>((resolve) => {
@@ -77,10 +84,16 @@ export function runWorker(options: WorkerOptions): EdgeWorker {
       return false; // the channel is closed: the primary is gone
     }
   };
-  const configFrom = (file: unknown): EdgeConfig => {
+  /**
+   * The config as main.ts builds it, plus what makes this process a worker: the primary's secret
+   * when none is configured (markers must verify on every worker), and a node name of its own.
+   */
+  const configFrom = (file: unknown, slot: number): EdgeConfig => {
     const sources = { file, fileName: options.fileName, env: options.env, flags: options.flags };
     const config = buildConfig(sources);
-    return secret === undefined || config.session.secret !== undefined ? config : buildConfig({ ...sources, flags: { ...options.flags, 'session.secret': secret } });
+    const flags: Record<string, unknown> = { ...options.flags, 'node.name': workerNodeName(config.node.name, slot) };
+    if (secret !== undefined && config.session.secret === undefined) flags['session.secret'] = secret;
+    return buildConfig({ ...sources, flags });
   };
 
   async function answer(op: Op): Promise<OpAnswer> {
@@ -93,8 +106,15 @@ export function runWorker(options: WorkerOptions): EdgeWorker {
       }
       case 'stats': {
         const store = app?.sessions.store;
+        const table = app?.sessions.table;
         const byTier = Object.fromEntries(STORE_TIERS.map((t) => [t, store?.stats(t) ?? { entries: 0, evictions: 0 }]));
-        return { op: 'stats', entries: store?.size ?? 0, evictions: store?.evictions ?? 0, byTier };
+        return { op: 'stats', entries: store?.size ?? 0, evictions: store?.evictions ?? 0, byTier, sessions: table?.size ?? 0, byKind: table?.countByKind() ?? { hls: 0, mpegts: 0 }, byChannel: table?.countByChannel() ?? {} };
+      }
+      case 'api': {
+        if (app === undefined || sampler === undefined) return { op: 'api', status: ERROR_CODES.EDGE_ERR_WORKERS_UNAVAILABLE.status, body: { error: 'EDGE_ERR_WORKERS_UNAVAILABLE', message: 'the worker is starting' } };
+        // The session routes only (the primary answers the rest): they use the registry and its fleet, not the sampler.
+        const a = await handleApi(op.method, op.path, new URLSearchParams(op.query), { sessions: app.sessions, sampler });
+        return 'page' in a ? { op: 'api', status: 200, page: a.page } : { op: 'api', status: a.status, body: a.body };
       }
       case 'metrics':
         return { op: 'metrics', metrics: app === undefined ? [] : ((await app.metrics.registry.getMetricsAsJSON()) as unknown as MetricJson[]) };
@@ -102,7 +122,7 @@ export function runWorker(options: WorkerOptions): EdgeWorker {
         return { op: 'ready', ready: !stopping && app !== undefined && (await app.isReady().catch(() => false)) };
       case 'reload':
         try {
-          const needsRestart = app?.reload(configFrom(op.file)) ?? [];
+          const needsRestart = app?.reload(configFrom(op.file, slot)) ?? [];
           return { op: 'reload', needsRestart, error: null };
         } catch (err) {
           // Config errors are redacted where they are made; this catches any other error text quoting a URL.
@@ -143,23 +163,28 @@ export function runWorker(options: WorkerOptions): EdgeWorker {
     const message = await configured;
     if (message === undefined) return stopping ? 0 : EXIT_RUNTIME;
     secret = message.secret;
+    slot = message.slot;
     let config: EdgeConfig;
     try {
-      config = configFrom(message.file);
+      config = configFrom(message.file, slot);
     } catch (err) {
       const code = err instanceof EdgeError && err.code === 'EDGE_ERR_CONFIG' ? EXIT_CONFIG : EXIT_RUNTIME;
       send({ t: 'failed', exitCode: code, message: redactText((err as Error).message) });
       return code;
     }
     log = createLogger(config.log.level).child({ worker: message.slot });
-    const nodeName = `${hostNodeName(config)}/w${message.slot}`;
-    const ipc = new IpcFleet({ nodeName, send, log, localList: (filter, after, limit) => localPage(app, nodeName, filter, after, limit) });
+    // With --store redis:// the workers share Redis like any edges of a fleet; otherwise their primary.
+    const nodeName = config.node.name;
+    const ipc =
+      config.store.url !== undefined
+        ? undefined
+        : new IpcFleet({ nodeName, send, log, localList: (filter, after, limit) => (app === undefined ? NO_PAGE : localPage(app.sessions.table, nodeName, filter, after, limit, false)) });
     fleet = ipc;
     const edge = createApp(config, { log, adminListener: false, fleet: ipc });
     app = edge;
+    sampler = new StatusSampler({ registry: edge.metrics.registry });
     surviveUncaught(options.process, { log, metrics: edge.metrics });
-    const bridge = bridgeRegistry(edge.sessions, ipc);
-    if (message.ends.length > 0) ipc.receive({ t: 'ended', ends: message.ends });
+    if (message.ends.length > 0) ipc?.receive({ t: 'ended', ends: message.ends });
     try {
       const { url } = await edge.listen();
       send({ t: 'ready', url });
@@ -171,18 +196,10 @@ export function runWorker(options: WorkerOptions): EdgeWorker {
     }
     await stopped;
     log.info('stopping: draining connections');
+    // The app closes its fleet (the IpcFleet) last: the primary hears this worker's sessions leave.
     await edge.close();
-    bridge.close();
-    await ipc.close();
     return 0;
   }
 
   return { stop, done: run() };
-}
-
-/** This worker's own sessions as a fleet page (what `list` falls back to when the primary does not answer). */
-function localPage(app: EdgeApp | undefined, edge: string, filter: SessionFilter, after: TablePosition | undefined, limit: number): FleetPage {
-  if (app === undefined) return { sessions: [], total: 0, next: undefined, complete: false };
-  const page = app.sessions.table.page(filter, after, limit);
-  return { sessions: page.sessions.map((s) => ({ ...viewOf(s), edge })), total: page.total, next: page.next, complete: false };
 }

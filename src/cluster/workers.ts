@@ -3,16 +3,15 @@
  * without processes, so main.ts and the worker can use it without loading
  * the primary.
  */
-import { hostname } from 'node:os';
 import { MAX_WORKERS } from '../config/options.js';
-import type { EdgeConfig } from '../config/schema.js';
+import type { Slot } from './primary-state.js';
 
 /** `auto` is one per core the process may use (os.availableParallelism: cgroup and affinity limits included), at most MAX_WORKERS. */
 export function resolveWorkers(setting: number | 'auto', availableParallelism: number): number {
   return setting === 'auto' ? Math.max(1, Math.min(MAX_WORKERS, availableParallelism)) : setting;
 }
 
-/** This host in the fleet: its name and public port; each worker is `<that>/w<slot>`. */
-export function hostNodeName(config: EdgeConfig): string {
-  return `${hostname()}:${config.listen.port}`;
+/** A worker in the fleet's session table (the EDGE column): the edge's node.name and the worker's slot, `edge-3:8080/w2`. */
+export function workerNodeName(nodeName: string, slot: Slot): string {
+  return `${nodeName}/w${slot}`;
 }

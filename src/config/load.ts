@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
-import { MAX_WORKERS, OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
+import { hostname } from 'node:os';
+import { DEFAULT_STORE, MAX_WORKERS, OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
 
 import type { BackendConfig, BackendEntry, CacheConfig, CorsConfig, EdgeConfig } from './schema.js';
@@ -77,7 +78,7 @@ function describe(spec: OptionSpec, origin: Origin, fileName: string): string {
 /** A value as a config error quotes it: secrets hidden, URLs without credentials or query values. */
 function show(value: unknown, spec: OptionSpec): string {
   if (spec.secret === true) return '"<redacted>"';
-  if (spec.kind === 'url' && typeof value === 'string') return JSON.stringify(redactUrl(value));
+  if ((spec.kind === 'url' || spec.kind === 'store') && typeof value === 'string') return JSON.stringify(redactUrl(value));
   return redactText(JSON.stringify(value) ?? String(value));
 }
 
@@ -99,6 +100,8 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
       if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('an http:// or https:// URL');
       return raw;
     }
+    case 'store':
+      return typeof raw === 'string' ? (parseStoreUrl(raw) ?? fail(`${DEFAULT_STORE} or a redis://[user:password@]host[:port][/db] URL (rediss:// for TLS)`)) : fail('memory or a redis:// URL');
     case 'hostport':
       return parseHostPort(raw) ?? fail('HOST:PORT, e.g. 0.0.0.0:8080 or [::1]:9901');
     case 'duration':
@@ -155,6 +158,34 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
   }
 }
 
+/** Highest Redis database index accepted in a store URL's path (Redis's `databases` is 16 by default; some run more). */
+const MAX_REDIS_DB = 0xffff;
+
+/**
+ * `memory`, or a Redis URL as ioredis reads it: redis:// or rediss://, a
+ * host, an optional port, user and password, and `/<db>`; no query (ioredis
+ * would take its parameters as client options). Returns the text as given
+ * (`memory` lower-cased), or undefined.
+ */
+export function parseStoreUrl(raw: string): string | undefined {
+  if (raw.trim().toLowerCase() === DEFAULT_STORE) return DEFAULT_STORE;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '' || url.search !== '' || url.hash !== '') return undefined;
+  const db = url.pathname === '' || url.pathname === '/' ? '0' : url.pathname.slice(1);
+  if (!/^\d{1,5}$/.test(db) || Number(db) > MAX_REDIS_DB) return undefined;
+  return raw;
+}
+
+/** A node name is shown in tables and logs: printable, no spaces, bounded. */
+const NODE_NAME = /^[\x21-\x7e]{1,100}$/;
+/** A key prefix: what Redis users put in key names, bounded. */
+const STORE_PREFIX = /^[A-Za-z0-9_.:{}/-]{0,64}$/;
+
 /** Builds the frozen EdgeConfig. Pure: the caller reads files and the environment. */
 export function buildConfig(sources: ConfigSources): EdgeConfig {
   const fileName = sources.fileName ?? 'config file';
@@ -168,6 +199,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   const values = new Map<string, unknown>();
   const rawValues = new Map<string, unknown>();
   const where = new Map<string, string>();
+  const defaulted = new Set<string>();
   for (const spec of OPTIONS) {
     let raw: unknown;
     let origin: Origin;
@@ -184,6 +216,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     } else {
       raw = spec.default;
       origin = 'default';
+      defaulted.add(spec.path);
     }
     const name = describe(spec, origin, fileName);
     where.set(spec.path, name);
@@ -230,6 +263,13 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     invalid('proxy.clientStallTimeout', `must be 0 (never) or at least ${MIN_CLIENT_STALL_TIMEOUT_MS / 1000}s: shorter drops viewers over an ordinary network hiccup`);
   }
 
+  const storeUrl = get<string>('store.url');
+  const storePrefix = get<string>('store.prefix');
+  if (!STORE_PREFIX.test(storePrefix)) invalid('store.prefix', 'use at most 64 letters, digits and "_-.:/{}"');
+  const listen = get<HostPort>('listen');
+  const nodeName = get<string | undefined>('node.name') ?? `${hostname()}:${listen.port}`;
+  if (!NODE_NAME.test(nodeName)) invalid('node.name', 'use 1 to 100 printable characters without spaces');
+
   const cors = buildCors(get<string[]>('cors.origins'), get<number>('cors.maxAge'), get<boolean>('cors.credentials'), invalid);
 
   const backend: BackendConfig = {
@@ -237,7 +277,8 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     url: get<string | undefined>('backend.url'),
     timeoutMs: get<number>('backend.timeout'),
     maxBodyBytes: get<number>('backend.maxBodyBytes'),
-    connections: get<number>('backend.connections'),
+    // Unset, it follows backend.concurrency (each call in flight needs a connection of its own).
+    connections: defaulted.has('backend.connections') ? Math.max(get<number>('backend.connections'), get<number>('backend.concurrency')) : get<number>('backend.connections'),
     concurrency: get<number>('backend.concurrency'),
     ca: get<string | undefined>('backend.ca'),
     sendName: get<boolean>('backend.sendName'),
@@ -265,7 +306,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   if (get<string | undefined>('session.previousSecret') !== undefined && sessionSecret === undefined) invalid('session.previousSecret', 'needs session.secret (the new secret) too');
 
   const config: EdgeConfig = {
-    listen: get<HostPort>('listen'),
+    listen,
     workers,
     admin: { listen: adminListen, token: adminToken },
     upstream: {
@@ -318,6 +359,8 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
     log: { level: get('log.level'), access: get<boolean>('log.access'), accessSample: get<number>('log.accessSample'), redactParams: get<string[]>('log.redactParams') },
     health: { public: get<boolean>('health.public'), checkUpstream: get<boolean>('health.checkUpstream') },
     shutdown: { graceMs: get<number>('shutdown.grace'), drainTimeoutMs: get<number>('shutdown.drainTimeout') },
+    store: { url: storeUrl === DEFAULT_STORE ? undefined : storeUrl, prefix: storePrefix },
+    node: { name: nodeName },
   };
   return deepFreeze(config);
 }
@@ -469,6 +512,7 @@ export function describeConfig(config: EdgeConfig): Record<string, unknown> {
       rules: { ...config.rules, tokenAllow: config.rules.tokenAllow.map(() => '<redacted>'), tokenDeny: config.rules.tokenDeny.map(() => '<redacted>') },
       securetoken: { ...config.securetoken, secret: config.securetoken.secret === undefined ? undefined : '<redacted>' },
       cache: { ...config.cache, bypass: config.cache.bypass.map((r) => r.source) },
+      store: { ...config.store, url: config.store.url === undefined ? DEFAULT_STORE : redactUrl(config.store.url) },
       session: { ...config.session, secret: config.session.secret === undefined ? undefined : '<redacted>', previousSecret: config.session.previousSecret === undefined ? undefined : '<redacted>', channelPattern: config.session.channelPattern.source, closeWebhook: webhook === undefined ? undefined : { ...webhook, url: redactUrl(webhook.url) } },
     }),
   ) as Record<string, unknown>;

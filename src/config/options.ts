@@ -5,7 +5,7 @@
  * a setting cannot exist in one place and be missing from another.
  */
 
-export type OptionKind = 'string' | 'url' | 'hostport' | 'duration' | 'size' | 'int' | 'intOrAuto' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
+export type OptionKind = 'string' | 'url' | 'store' | 'hostport' | 'duration' | 'size' | 'int' | 'intOrAuto' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
 
 export interface OptionSpec {
   /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
@@ -53,6 +53,11 @@ export function defaultMaxUngranted(maxEntries: number): number {
  */
 export const MAX_WORKERS = 64;
 
+/** No shared store: this process keeps its sessions alone (a single edge). */
+export const DEFAULT_STORE = 'memory';
+/** Every Redis key and pub/sub channel of the edge starts with it (session/redis.ts lists them). */
+export const DEFAULT_STORE_PREFIX = 'edge:';
+
 export const DEFAULT_CHANNEL_PATTERN = '^/play/(?<channel>[^/]+)(?<rest>/.*)?$';
 
 export const DEFAULT_ACTIONS = ['allow', 'deny', 'keep-granted'] as const;
@@ -72,7 +77,6 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'admin.listen', flag: '--admin-listen', env: 'EDGE_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9901', group: 'Listeners', help: 'admin listener: /api/sessions, /metrics, /healthz, /readyz (HOST:PORT)' },
   { path: 'admin.token', flag: '--admin-token', env: 'EDGE_ADMIN_TOKEN', kind: 'string', group: 'Listeners', help: 'bearer token for the admin API; required when --admin-listen is not loopback', secret: true },
 
-  { path: 'workers', flag: '--workers', env: 'EDGE_WORKERS', kind: 'intOrAuto', metavar: 'N|auto', default: 1, group: 'Listeners', help: `worker processes serving the public listener on every core of the host (auto: one per available core, at most ${MAX_WORKERS}); one primary runs the admin listener; 1: a single process` },
 
   // Upstream
   { path: 'upstream.url', flag: '--upstream', env: 'EDGE_UPSTREAM', kind: 'url', default: 'http://127.0.0.1:8000', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'origin to forward to (scheme://host:port, no path)' },
@@ -88,7 +92,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'backend.url', flag: '--backend', env: 'EDGE_BACKEND', kind: 'url', group: 'Middleware', help: 'middleware URL or portal address (unset: every session gets the default action)' },
   { path: 'backend.timeout', flag: '--backend-timeout', env: 'EDGE_BACKEND_TIMEOUT', kind: 'duration', default: '1s', group: 'Middleware', help: 'time the middleware has to answer a call (slower: unavailable, the default action applies); also the longest a call waits for a free slot (then it is shed: 503)' },
   { path: 'backend.maxBodyBytes', flag: '--backend-max-body', env: 'EDGE_BACKEND_MAX_BODY', kind: 'size', default: '64KiB', group: 'Middleware', help: 'middleware response bytes read (and discarded) at most' },
-  { path: 'backend.connections', flag: '--backend-connections', env: 'EDGE_BACKEND_CONNECTIONS', kind: 'int', default: 64, group: 'Middleware', help: 'max keep-alive connections to the middleware; at least backend.concurrency' },
+  { path: 'backend.connections', flag: '--backend-connections', env: 'EDGE_BACKEND_CONNECTIONS', kind: 'int', default: 64, group: 'Middleware', help: 'max keep-alive connections to the middleware, at least backend.concurrency (unset: the larger of 64 and backend.concurrency)' },
   { path: 'backend.concurrency', flag: '--backend-concurrency', env: 'EDGE_BACKEND_CONCURRENCY', kind: 'int', default: 32, group: 'Middleware', help: 'max middleware calls in flight, held until the middleware answers; more wait in a queue, and one with no slot within backend.timeout is shed (503 + Retry-After, never the default action)' },
   { path: 'backend.ca', flag: '--backend-ca', env: 'EDGE_BACKEND_CA', kind: 'string', group: 'Middleware', help: 'PEM file of the CA of an HTTPS middleware with a private certificate' },
   { path: 'backend.sendName', flag: '--smarty-send-name', env: 'EDGE_SMARTY_SEND_NAME', kind: 'bool', default: true, group: 'Middleware', help: 'smarty: send the channel as name= (the token is checked against its content)' },
@@ -133,6 +137,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'limits.maxSessionsPerUser', flag: '--max-sessions-per-user', env: 'EDGE_MAX_SESSIONS_PER_USER', kind: 'count', default: 0, group: 'Per-user limits', help: 'concurrent sessions per user (X-UserId, else X-Session-Name) when the middleware sends no X-Max-Sessions; 0 = no limit' },
   { path: 'limits.policy', flag: '--limit-policy', env: 'EDGE_LIMIT_POLICY', kind: 'enum', values: LIMIT_POLICIES, default: 'refuse', group: 'Per-user limits', help: 'when a user is over the limit: refuse the new session (403) or close the oldest' },
   { path: 'limits.soft', flag: '--soft-limits', env: 'EDGE_SOFT_LIMITS', kind: 'bool', default: false, group: 'Per-user limits', help: 'count sessions per user and channel (for middlewares that reuse a token across channel switches)' },
+
+  // Fleet: several edges acting as one (README "Running a fleet")
+  { path: 'store.url', flag: '--store', env: 'EDGE_STORE', kind: 'store', default: DEFAULT_STORE, metavar: 'memory|URL', group: 'Fleet', help: 'where the state shared by a fleet lives: memory (this process alone) or redis://[user:pass@]host:port[/db] (rediss:// for TLS): the session table, per-user limits and kicks hold across every edge on it' },
+  { path: 'store.prefix', flag: '--store-prefix', env: 'EDGE_STORE_PREFIX', kind: 'string', default: DEFAULT_STORE_PREFIX, group: 'Fleet', help: 'prefix of every Redis key and channel the edge uses (several fleets on one Redis: one prefix each)' },
+  { path: 'node.name', flag: '--node-name', env: 'EDGE_NODE_NAME', kind: 'string', group: 'Fleet', help: 'this edge\'s name in the fleet\'s session table (the EDGE column); default: the host name and the listen port, e.g. edge-3:8080' },
+  { path: 'workers', flag: '--workers', env: 'EDGE_WORKERS', kind: 'intOrAuto', metavar: 'N|auto', default: 1, group: 'Fleet', help: `worker processes serving the public listener on every core of the host (auto: one per available core, at most ${MAX_WORKERS}); one primary runs the admin listener; 1: a single process` },
 
   // HLS and proxying
   { path: 'hls.maxPlaylistBytes', flag: '--max-playlist-bytes', env: 'EDGE_MAX_PLAYLIST_BYTES', kind: 'size', default: '1MiB', group: 'HLS and proxying', help: 'largest upstream playlist read into memory for rewriting' },

@@ -113,6 +113,14 @@ export interface FanoutConfig {
   readonly maxGopBytes: number;
 }
 
+/** Where the state shared by a fleet lives (session/fleet.ts). */
+export interface StoreConfig {
+  /** A redis:// or rediss:// URL (a secret: it may hold a password); undefined: `memory`, no shared state. */
+  readonly url: string | undefined;
+  /** Prefix of every key and channel in Redis. */
+  readonly prefix: string;
+}
+
 export interface EdgeConfig {
   readonly listen: HostPort;
   /** Worker processes (`auto`: one per available core, resolved at start by cluster/workers.ts); 1 = a single process. */
@@ -140,4 +148,7 @@ export interface EdgeConfig {
   readonly log: { readonly level: LogLevel; readonly access: boolean; readonly accessSample: number; readonly redactParams: readonly string[] };
   readonly health: { readonly public: boolean; readonly checkUpstream: boolean };
   readonly shutdown: { readonly graceMs: number; readonly drainTimeoutMs: number };
+  readonly store: StoreConfig;
+  /** This edge's name in the fleet: node.name, or host name + ':' + listen port. */
+  readonly node: { readonly name: string };
 }

@@ -47,6 +47,20 @@ const LATE_ENDS: readonly LateEnd[] = ['answered', 'failed', 'abandoned'];
 const CHECK_KINDS: readonly CheckKind[] = ['new', 'recheck'];
 const STREAM_LIMITS: readonly StreamLimit[] = ['pool', 'session'];
 
+/**
+ * What the edge asks the fleet's shared store (session/redis.ts), as metric labels:
+ * connect (the connection itself), admit (a new session's per-user limit), release, publish
+ * (sessions listed and refreshed), end (kicks, denies, limits sent to the fleet), find (a session
+ * this edge does not hold), list (the admin API's table), subscribe (ends from other edges).
+ */
+export const STORE_OPS = ['connect', 'admit', 'release', 'publish', 'end', 'find', 'list', 'subscribe'] as const;
+export type StoreOp = (typeof STORE_OPS)[number];
+/** The store calls a request or the admin API waits for. */
+export const STORE_AWAITED_OPS = ['admit', 'find', 'list'] as const;
+export type StoreAwaitedOp = (typeof STORE_AWAITED_OPS)[number];
+/** Seconds: a Redis round trip on a LAN is ~0.2 ms; the edge gives up at 250 ms (session/redis.ts). */
+const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5];
+
 /** Seconds; the auth step of a cache hit costs microseconds, a middleware call milliseconds. */
 const AUTH_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -81,6 +95,8 @@ export interface MetricSources {
   readonly cache?: { readonly bytes: number; readonly entries: number; readonly evictions: number };
   /** MPEG-TS fan-out: shared upstream connections and the viewers on them. */
   readonly fanout?: { readonly channelCount: number; readonly viewerCount: number };
+  /** Whether the fleet's shared store answers (always true with the memory store). */
+  readonly storeUp?: () => boolean;
 }
 
 /** What the edge cache did for a request. */
@@ -123,6 +139,8 @@ export class EdgeMetrics {
   private readonly internalErrors: Record<Listener, Inc>;
   private readonly uncaughtErrors: Record<UncaughtKind, Inc>;
   private readonly failureModeAllowed: Inc;
+  private readonly storeErrors: Record<StoreOp, Inc>;
+  private readonly storeLatency: Record<StoreAwaitedOp, Observe>;
   readonly upstreamDuration: Observe;
 
   constructor(sources: MetricSources, options: { processMetrics?: boolean } = {}) {
@@ -291,6 +309,27 @@ export class EdgeMetrics {
     new Gauge({ name: 'edge_fanout_viewers', help: 'Viewers on shared MPEG-TS channels.', registers, collect() { this.set(fanout?.viewerCount ?? 0); } });
     const drops = new Counter({ name: 'edge_fanout_drops_total', help: 'Viewers of a shared MPEG-TS channel dropped: stall (accepted nothing for proxy.clientStallTimeout) or overflow (fell fanout.maxQueue behind).', labelNames: ['reason'] as const, registers });
     this.fanoutDrops = table(FANOUT_DROPS, (reason) => zeroed(drops.labels(reason)));
+
+    const storeUp = sources.storeUp;
+    // aggregator: --workers N sums the workers' metrics (cluster/aggregate.ts); up only if every worker reaches the store.
+    new Gauge({ name: 'edge_store_up', help: 'Whether the fleet\'s shared store (--store redis://...) answers: 1 up (or no shared store: memory), 0 unreachable or too slow (the edge serves from its own state meanwhile).', registers, aggregator: 'min', collect() { this.set(storeUp === undefined || storeUp() ? 1 : 0); } });
+    const storeErrors = new Counter({ name: 'edge_store_errors_total', help: 'Calls to the fleet\'s shared store that failed or timed out, and lost connections (op="connect"), by operation.', labelNames: ['op'] as const, registers });
+    this.storeErrors = table(STORE_OPS, (op) => zeroed(storeErrors.labels(op)));
+    const storeLatency = new Histogram({ name: 'edge_store_latency_seconds', help: 'Time of the calls to the fleet\'s shared store that something waits for: admit (a new session with a per-user limit), find (a session held by another edge), list (the admin API), by operation.', labelNames: ['op'] as const, buckets: STORE_BUCKETS, registers });
+    this.storeLatency = table(STORE_AWAITED_OPS, (op) => {
+      storeLatency.zero({ op });
+      return storeLatency.labels(op);
+    });
+  }
+
+  /** A store call that failed or timed out (or the connection lost: `connect`). */
+  storeError(op: StoreOp): void {
+    this.storeErrors[op].inc();
+  }
+
+  /** A store call something waited for, answered or not. */
+  storeCall(op: StoreAwaitedOp, seconds: number): void {
+    this.storeLatency[op].observe(seconds);
   }
 
   /** A session rebuilt from another edge's signed marker, without a middleware call. */

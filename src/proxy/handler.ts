@@ -11,9 +11,8 @@ import type { Decision } from '../auth/types.js';
 import type { EdgeConfig } from '../config/schema.js';
 import { EdgeError, errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
-import type { FleetState } from '../session/fleet.js';
 import type { SessionRegistry } from '../session/registry.js';
-import { Session } from '../session/session.js';
+import { Session, joinKeyOf, type SessionOrigin } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
 import { CORS_ALLOWED_METHODS, type CorsPolicy } from './cors.js';
 import type { Forwarder } from './forward.js';
@@ -39,11 +38,6 @@ export interface RequestHandlerDeps {
   readonly trustedProxies: BlockList | undefined;
   /** Set when /healthz and /readyz are also served on the public listener (health.public). */
   readonly isReady?: () => Promise<boolean>;
-  /**
-   * The fleet this process belongs to (another worker of `--workers N`, other edges), with signed
-   * markers: a new session's join key is looked up there before the middleware is asked.
-   */
-  readonly fleet?: Pick<FleetState, 'connected' | 'findMarker'>;
   /** Set when cors.origins is: CORS headers on every answer, OPTIONS preflights answered (proxy/cors.ts). */
   readonly cors?: CorsPolicy;
   /** The edge cache and MPEG-TS fan-out, each when enabled. */
@@ -131,12 +125,11 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const tokenParam = config.session.tokenParam;
   const bindIp = config.session.bindIp;
   const forwardToken = config.upstream.forwardToken;
+  /** Sessions of other edges are found by their join key only when markers are signed (an unsigned one could not be adopted). */
+  const fleetLookups = config.session.secret !== undefined;
   const bypass = config.cache.bypass;
   /** Connections told "Connection: close" whose socket is not closed yet. */
   const closing = new Set<Socket>();
-  const fleet = deps.fleet;
-  /** Fleet lookups under way, by the new session they are for (elsewhere()). */
-  const lookups = new WeakMap<Session, Promise<Session>>();
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: readonly string[]): void {
@@ -182,7 +175,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     pathAndQuery: string,
     clientIp: string,
     peerIp: string,
-  ): void {
+  ): void | Promise<void> {
     if (decision.source === 'shed') {
       // No decision: the edge could not ask the middleware in time (its own congestion). Not a deny, not the default action: retry.
       if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_OVERLOADED', undefined, started, ['retry-after', String(decision.retryAfterS ?? 1)]);
@@ -209,10 +202,32 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, kind, 'EDGE_ERR_STREAM_CAPACITY', undefined, started, STREAM_CAPACITY_HEADERS);
       return;
     }
-    if (!session.active && !sessions.activate(session)) {
-      sendError(res, kind, 'EDGE_ERR_SESSION_LIMIT', 'max_sessions', started);
-      return;
+    if (!session.active) {
+      const admitted = sessions.activate(session);
+      if (admitted instanceof Promise) {
+        // A new session with a per-user limit, in a fleet: the fleet counts it (bounded wait, session/redis.ts).
+        return admitted.then((ok) => {
+          if (res.destroyed) return;
+          if (ok) serve(req, res, kind, session, started, pathAndQuery, clientIp, peerIp);
+          else refuseActivation(res, kind, session, decision, started);
+        });
+      }
+      if (!admitted) {
+        refuseActivation(res, kind, session, decision, started);
+        return;
+      }
     }
+    serve(req, res, kind, session, started, pathAndQuery, clientIp, peerIp);
+  }
+
+  /** Over the user's limit, or ended (kicked, or by another session's X-Unique) while the fleet counted it. */
+  function refuseActivation(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision, started: number): void {
+    if (session.endReason !== undefined) refuse(res, kind, session, decision, started);
+    else sendError(res, kind, 'EDGE_ERR_SESSION_LIMIT', 'max_sessions', started);
+  }
+
+  /** Forwards (or serves from the cache or the fan-out) the request of an open session. */
+  function serve(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, started: number, pathAndQuery: string, clientIp: string, peerIp: string): void {
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       upstreamHost: forwarder.upstreamHost,
       clientIp,
@@ -255,7 +270,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
     return false;
   }
 
-  function handleRequest(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+  return function handleRequest(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     // A request pipelined behind one answered with "Connection: close" is not processed (RFC 9112
     // §9.6); Node parses and emits it anyway, and would drop its response when the socket closes.
     if (closing.size > 0 && closing.has(req.socket)) return;
@@ -347,57 +362,39 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
         sendError(res, kind, 'EDGE_ERR_BAD_REQUEST', token.refused, started);
         return;
       }
-      const userAgent = req.headers['user-agent'] ?? '';
-      session = sessions.joinOrOpen(
-        {
-          channel,
-          kind: kind === 'stream' ? 'mpegts' : 'hls',
-          clientIp,
-          userAgent,
-          host: req.headers.host ?? '',
-          path,
-          query: upstreamQuery,
-          token,
-          referer: req.headers.referer ?? '',
-        },
-        now,
-      );
-      if (fleet !== undefined && session.decision === undefined && session.pending === undefined && session.activations === 0 && fleet.connected) {
-        // A session this process has never decided: another process of the fleet may hold it under the same join key.
-        return elsewhere(session, token).then((s) => authorizeSession(req, res, kind, s, now, path, upstreamQuery, started, clientIp, peerIp));
+      const origin: SessionOrigin = {
+        channel,
+        kind: kind === 'stream' ? 'mpegts' : 'hls',
+        clientIp,
+        userAgent: req.headers['user-agent'] ?? '',
+        host: req.headers.host ?? '',
+        path,
+        query: upstreamQuery,
+        token,
+        referer: req.headers.referer ?? '',
+      };
+      const joined = sessions.findJoin(origin);
+      if (joined === undefined && fleetLookups && sessions.fleet.connected) {
+        // Redis second: a player reloading its original URL through another edge of the fleet
+        // (no marker in it) finds its session there, before the middleware is asked again.
+        return sessions.fleet.findMarker({ joinKey: joinKeyOf(origin) }).then((answer) => {
+          if (answer !== undefined && 'ended' in answer) {
+            sessions.endedElsewhere(answer.ended);
+            sendError(res, kind, 'EDGE_ERR_SESSION_ENDED', answer.ended.reason, started);
+            return;
+          }
+          const there = answer === undefined ? undefined : sessions.byMarker(answer.marker, channel);
+          const adopted = there === undefined ? undefined : there instanceof Session ? there : sessions.adopt(there, answer!.marker, origin, Date.now());
+          return serveSession(req, res, kind, adopted ?? sessions.joinOrOpen(origin, now), upstreamQuery, path, started, now, clientIp, peerIp);
+        });
       }
+      session = joined ?? sessions.joinOrOpen(origin, now);
     }
-    return authorizeSession(req, res, kind, session, now, path, upstreamQuery, started, clientIp, peerIp);
+    return serveSession(req, res, kind, session, upstreamQuery, path, started, now, clientIp, peerIp);
   };
 
-  /**
-   * A player reloading its original URL (the token in it) through another
-   * worker or edge than the one that opened its session: the cluster and a
-   * round-robin balancer send each connection elsewhere, and a one-shot token
-   * (Ministra) is dead by then. The fleet knows the session by its join key
-   * (same channel, token, IP, User-Agent): its signed marker is adopted as a
-   * marker in the URL would be, without a middleware call. Concurrent
-   * requests of the same new session share one lookup.
-   */
-  function elsewhere(fresh: Session, token: string | undefined): Promise<Session> {
-    let lookup = lookups.get(fresh);
-    if (lookup === undefined) {
-      lookup = fleet!.findMarker({ joinKey: fresh.joinKey }).then((marker) => {
-        if (marker === undefined || fresh.pending !== undefined || fresh.decision !== undefined) return fresh;
-        const found = sessions.byMarker(marker, fresh.channel);
-        if (found === undefined) return fresh;
-        if (found instanceof Session) return found;
-        const adopted = sessions.adopt(found, marker, { kind: fresh.kind, clientIp: fresh.clientIp, userAgent: fresh.userAgent, host: fresh.host, referer: fresh.referer, token }, Date.now());
-        sessions.store.delete(fresh);
-        return adopted;
-      });
-      lookups.set(fresh, lookup);
-    }
-    return lookup;
-  }
-
-  /** The request's session is known: authorize it (cached decision or a middleware call), then proceed. */
-  function authorizeSession(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, now: number, path: string, upstreamQuery: string, started: number, clientIp: string, peerIp: string): void | Promise<void> {
+  /** The session is known: authorize (synchronously for a stored decision), then serve. */
+  function serveSession(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, upstreamQuery: string, path: string, started: number, now: number, clientIp: string, peerIp: string): void | Promise<void> {
     session.requests++;
     session.lastSeenAt = now;
     // The token stays with the session (the middleware's re-checks send it); the origin gets it only with upstream.forwardToken.
@@ -415,12 +412,9 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
           if (!res.destroyed) sendError(res, kind, 'EDGE_ERR_INTERNAL', undefined, started);
         },
       );
-      return;
     }
-    proceed(req, res, kind, session, result, 'cache', started, pathAndQuery, clientIp, peerIp);
+    return proceed(req, res, kind, session, result, 'cache', started, pathAndQuery, clientIp, peerIp);
   }
-
-  return handleRequest;
 }
 
 /**

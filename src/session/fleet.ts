@@ -2,7 +2,7 @@
  * What the edges of a fleet share, behind one interface: several machines
  * through Redis (session/redis.ts), the workers of one machine through their
  * primary over IPC (session/ipc.ts), or nothing (a single process:
- * `SoloFleet` below, today's behaviour).
+ * `SoloFleet` in session/solo.ts, today's behaviour).
  *
  * Rules every implementation keeps (issue "A fleet that acts as one edge"):
  * - the hot path never waits on the fleet for a session this process holds:
@@ -66,6 +66,13 @@ export interface FleetPage {
 /** A session as the admin API shows it, with the edge (node name) that holds it. */
 export type FleetSessionView = SessionView & { readonly edge: string };
 
+/**
+ * What the fleet knows of a session this process does not hold: its current
+ * marker and how the admin API shows it, or that it was ended (kicked,
+ * denied, closed by a limit): its marker is refused until `ended.untilMs`.
+ */
+export type FleetFound = { readonly marker: string; readonly session: FleetSessionView } | { readonly ended: FleetEnd };
+
 export interface FleetState {
   /** This edge's name in the fleet (node.name: default host name + listen port). */
   readonly nodeName: string;
@@ -98,10 +105,12 @@ export interface FleetState {
   /**
    * The current marker of a session this process does not hold, by its join
    * key (a player reloading its original URL through another edge) or by its
-   * ID (a kick through the admin API of another edge). `undefined`: unknown,
-   * or no answer in time.
+   * ID (a kick or a look-up through the admin API of another edge), with its
+   * view; or, for a session ended anywhere in the fleet, that end (its marker
+   * is refused: 403 EDGE_ERR_SESSION_ENDED). `undefined`: unknown, or no
+   * answer in time.
    */
-  findMarker(key: { readonly joinKey: number } | { readonly sessionId: string }): Promise<string | undefined>;
+  findMarker(key: { readonly joinKey: number } | { readonly sessionId: string }): Promise<FleetFound | undefined>;
 
   /** The fleet's open sessions, paged like the local table (admin API, status page, CLI). */
   list(filter: SessionFilter, after: TablePosition | undefined, limit: number): Promise<FleetPage>;

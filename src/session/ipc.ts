@@ -22,7 +22,7 @@
  */
 import type { Logger } from 'pino';
 import type { FromPrimary, FromWorker, PublishedSession, SessionTouch } from '../cluster/protocol.js';
-import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetPage, FleetState } from './fleet.js';
+import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetFound, FleetPage, FleetState } from './fleet.js';
 import type { Session } from './session.js';
 import { viewOf, type SessionFilter, type TablePosition } from './table.js';
 
@@ -57,7 +57,7 @@ export interface IpcFleetOptions {
   readonly timeoutMs?: number;
   readonly flushMs?: number;
   readonly refreshMs?: number;
-  /** The session's current signed marker (session/marker.ts), when it has one. */
+  /** The session's current marker (default: `session.marker`). */
   readonly markerOf?: (session: Session) => string | undefined;
   /** This worker's own sessions, for `list` when the primary does not answer. */
   readonly localList?: (filter: SessionFilter, after: TablePosition | undefined, limit: number) => FleetPage;
@@ -98,7 +98,7 @@ export class IpcFleet implements FleetState {
     this.nodeName = options.nodeName;
     this.timeoutMs = options.timeoutMs ?? IPC_TIMEOUT_MS;
     this.flushMs = options.flushMs ?? IPC_FLUSH_MS;
-    this.markerOf = options.markerOf ?? markerField;
+    this.markerOf = options.markerOf ?? ((session) => session.marker);
     this.refreshTimer = setInterval(() => this.refresh(), options.refreshMs ?? IPC_REFRESH_MS);
     this.refreshTimer.unref();
   }
@@ -165,9 +165,9 @@ export class IpcFleet implements FleetState {
     this.endListeners.push(listener);
   }
 
-  async findMarker(key: { readonly joinKey: number } | { readonly sessionId: string }): Promise<string | undefined> {
+  async findMarker(key: { readonly joinKey: number } | { readonly sessionId: string }): Promise<FleetFound | undefined> {
     const reply = await this.request('joinKey' in key ? { t: 'find', id: 0, joinKey: key.joinKey } : { t: 'find', id: 0, sessionId: key.sessionId });
-    return reply?.marker ?? undefined;
+    return reply?.found ?? undefined;
   }
 
   async list(filter: SessionFilter, after: TablePosition | undefined, limit: number): Promise<FleetPage> {
@@ -294,10 +294,4 @@ export class IpcFleet implements FleetState {
     this.sent.set(session, { decision: session.decision, kind: session.kind, marker });
     return { id: session.id, joinKey: session.joinKey, marker, openedAt: session.openedAt, expiresAt: session.expiresAt, lastSeenAt: session.lastSeenAt, requests: session.requests, bytes: session.bytes, view: viewOf(session) };
   }
-}
-
-/** Until the registry passes `markerOf`: a `marker` string property on the session, if it has one. */
-function markerField(session: Session): string | undefined {
-  const value = (session as unknown as { readonly marker?: unknown }).marker;
-  return typeof value === 'string' ? value : undefined;
 }

@@ -22,9 +22,11 @@ import type { Decision } from '../auth/types.js';
 import type { AuthConfig, LimitsConfig } from '../config/schema.js';
 import type { EdgeMetrics, SessionCloseReason } from '../metrics/metrics.js';
 import type { CloseNotifier } from './close-notifier.js';
+import type { FleetEnd, FleetSessionView, FleetState } from './fleet.js';
 import { Interner, flatCopy } from './intern.js';
 import { SESSION_ID_LENGTH, Session, isSameJoin, isWellFormedSessionId, joinKeyOf, newSessionId, type Closable, type SessionOrigin } from './session.js';
 import { markerSessionId, type MarkerClaims, type MarkerKeys } from './marker.js';
+import { SoloFleet } from './solo.js';
 import type { SessionStore } from './store.js';
 import { SessionTable, viewOf } from './table.js';
 
@@ -33,6 +35,23 @@ export type CloseReason = SessionCloseReason;
 
 /** Reasons that end a session for good (its marker is refused afterwards). */
 const ENDING: ReadonlySet<CloseReason> = new Set(['kicked', 'denied', 'unique', 'limit']);
+
+/**
+ * What a tombstone of a session held by another edge is made of: the fleet
+ * told this edge the session ended (session/fleet.ts `onEnd`), and all it
+ * knows is the ID. Its marker is refused here whatever channel it names.
+ */
+const ELSEWHERE: SessionOrigin = { channel: '', kind: 'hls', clientIp: '', userAgent: '', host: '', path: '', query: '', token: undefined, referer: '' };
+/** No join key hashes to it (joinKeyOf is never negative): a remote tombstone takes no join slot. */
+const NO_JOIN_KEY = -1;
+/** A remote tombstone's decision: one, so that its marker is refused from the store and the middleware is never asked. */
+const ENDED_ELSEWHERE: Decision = Object.freeze({ allow: false, reason: 'ended_elsewhere', source: 'rule', decidedAt: 0 });
+
+/** A holder re-tells the fleet about an end only when its own tombstone outlives the fleet's by more than this. */
+const TOMBSTONE_SLACK_MS = 1000;
+
+/** Where a kick through the admin API found the session. */
+export type KickResult = 'kicked' | 'ended' | 'unknown';
 
 export interface SessionRegistryOptions {
   readonly store: SessionStore;
@@ -44,6 +63,13 @@ export interface SessionRegistryOptions {
   readonly log: Logger;
   readonly metrics: EdgeMetrics;
   readonly notifier?: CloseNotifier;
+  /**
+   * What the fleet shares (session/fleet.ts): limits, the session table, ends.
+   * Default: a fleet of one (session/solo.ts), today's single-process behaviour.
+   */
+  readonly fleet?: FleetState;
+  /** The table of open sessions, when the fleet was built on it (default: a new one). */
+  readonly table?: SessionTable;
   /** Called when a session holding only open streams reaches its decision's expiry. */
   readonly onExpiry: (session: Session) => void;
   /** With session.secret: markers are signed, and a valid marker of another edge rebuilds its session here. */
@@ -53,7 +79,10 @@ export interface SessionRegistryOptions {
 
 export class SessionRegistry {
   readonly store: SessionStore;
-  readonly table = new SessionTable();
+  readonly table: SessionTable;
+  readonly fleet: FleetState;
+  /** New sessions waiting for the fleet's word on their user's limit: a second request of one shares the wait. */
+  private readonly admitting = new Map<Session, Promise<boolean>>();
   /** Shared copies of the strings many sessions have in common (intern.ts). */
   private readonly strings = new Interner();
   private options: SessionRegistryOptions;
@@ -63,8 +92,11 @@ export class SessionRegistry {
   constructor(options: SessionRegistryOptions) {
     this.options = options;
     this.store = options.store;
+    this.table = options.table ?? new SessionTable();
+    this.fleet = options.fleet ?? new SoloFleet('local', this.table);
     this.now = options.now ?? Date.now;
     this.sweeper = this.startSweeper();
+    this.fleet.onEnd((end) => this.endedElsewhere(end));
   }
 
   /** Idle HLS sessions are found by a sweep, not a timer per session: one timer for the whole table. */
@@ -86,18 +118,21 @@ export class SessionRegistry {
    * with signed markers, the claims of a valid one this process does not
    * hold (the caller adopts it with the request's facts: `adopt`). Local
    * first: a marker this process issued is recognised by string equality,
-   * no crypto; only a marker it has not seen is verified.
+   * no crypto; only a marker it has not seen is verified. The tombstone of
+   * a session another edge of the fleet held matches any channel: an ended
+   * session's marker is refused everywhere.
    */
   byMarker(marker: string, channel: string): Session | MarkerClaims | undefined {
     const keys = this.options.markers;
     if (keys === undefined || marker.length === SESSION_ID_LENGTH) {
       if (!isWellFormedSessionId(marker)) return undefined;
       const session = this.store.get(marker);
-      return session !== undefined && session.channel === channel ? session : undefined;
+      return session !== undefined && (session.channel === channel || isElsewhere(session)) ? session : undefined;
     }
     const id = markerSessionId(marker);
     if (id === undefined) return undefined;
     const held = this.store.get(id);
+    if (held !== undefined && isElsewhere(held)) return held;
     if (held !== undefined && held.marker === marker) return held.channel === channel ? held : undefined;
     const verdict = keys.verify(marker);
     if (!verdict.ok || verdict.claims.channel !== channel || verdict.claims.sessionId !== id) return undefined;
@@ -157,6 +192,12 @@ export class SessionRegistry {
     });
     // Fields too long for a marker (a 64 KiB query): the session stays this edge's own (its plain ID).
     session.marker = signed ?? session.id;
+  }
+
+  /** The live session a request with this origin joins (same channel, token, IP, User-Agent), if this process holds one. */
+  findJoin(origin: SessionOrigin): Session | undefined {
+    const existing = this.store.getByJoinKey(joinKeyOf(origin));
+    return existing !== undefined && isSameJoin(existing, origin) ? existing : undefined;
   }
 
   /** Joins the live session with the same join key, or opens a new one. */
@@ -235,6 +276,8 @@ export class SessionRegistry {
       this.sign(session, decision);
       this.store.put(session, ttlMs + this.options.auth.staleGraceMs);
       this.scheduleRecheck(session);
+      // Its listing shows the new decision (and its marker, renewed); a pending session is published when it opens.
+      if (session.active) this.fleet.publish(session);
       return;
     }
     if (isRecheck || session.active || session.streams.size > 0) {
@@ -273,29 +316,90 @@ export class SessionRegistry {
    * the user's other sessions; over X-Max-Sessions (or
    * limits.maxSessionsPerUser) the new one is refused or the oldest closed.
    * Returns false when the session is refused.
+   *
+   * In a fleet the limit is the fleet's: a promise while it answers (a
+   * bounded wait on a request that already waited for the middleware), which
+   * every request of the session shares. Without a limit, or while the fleet
+   * is unreachable, the answer is immediate and the limits are this edge's.
    */
-  activate(session: Session): boolean {
+  activate(session: Session): boolean | Promise<boolean> {
     if (session.active) return true;
     const d = session.decision;
     const user = d?.userId ?? d?.sessionName;
     const key = user === undefined ? undefined : this.options.limits.soft ? `${user}\n${session.channel}` : user;
     // No limit (the usual case): the user index is not even looked at; the table's add is O(1) (item 9).
     const max = d?.maxSessions ?? this.options.limits.maxSessionsPerUser;
-    if (key !== undefined && (d?.unique === true || max > 0)) {
-      if (d?.unique === true) {
-        for (const other of [...this.table.ofUser(key)]) this.end(other, 'unique');
-      } else if (this.table.countOfUser(key) >= max) {
-        if (this.options.limits.policy === 'refuse') return false;
-        // The user's sessions are kept oldest first: the first ones are those to close, no sort.
-        let excess = this.table.countOfUser(key) - max + 1;
-        const oldest: Session[] = [];
-        for (const other of this.table.ofUser(key)) {
-          oldest.push(other);
-          if (--excess === 0) break;
-        }
-        for (const other of oldest) this.end(other, 'limit');
-      }
+    const unique = d?.unique === true;
+    if (key === undefined || (!unique && max <= 0)) return this.open(session, key);
+    if (!this.fleet.connected) return this.activateLocally(session, key, max, unique);
+    let admission = this.admitting.get(session);
+    if (admission === undefined) {
+      admission = this.fleet
+        .admit({ userKey: key, sessionId: session.id, max, unique, policy: this.options.limits.policy, openedAt: session.openedAt, ttlMs: this.options.idleTimeoutMs })
+        .catch(() => undefined)
+        .then((answer) => {
+          this.admitting.delete(session);
+          if (session.active) return true; // opened locally meanwhile (the fleet went away during the wait)
+          if (session.endReason !== undefined) {
+            // Kicked while the fleet decided: it does not count.
+            if (answer?.admitted === true) this.fleet.release(key, session.id);
+            return false;
+          }
+          if (answer === undefined) return this.activateLocally(session, key, max, unique);
+          if (!answer.admitted) return false;
+          const reason: CloseReason = unique ? 'unique' : 'limit';
+          for (const id of answer.end) this.endAnywhere(id, reason);
+          return this.open(session, key);
+        });
+      this.admitting.set(session, admission);
     }
+    return admission;
+  }
+
+  /** This edge's own limits: no fleet, or none reachable (then per edge). */
+  private activateLocally(session: Session, key: string, max: number, unique: boolean): boolean {
+    if (unique) {
+      for (const other of [...this.table.ofUser(key)]) this.end(other, 'unique');
+    } else if (this.table.countOfUser(key) >= max) {
+      if (this.options.limits.policy === 'refuse') return false;
+      // The user's sessions are kept oldest first: the first ones are those to close, no sort.
+      let excess = this.table.countOfUser(key) - max + 1;
+      const oldest: Session[] = [];
+      for (const other of this.table.ofUser(key)) {
+        oldest.push(other);
+        if (--excess === 0) break;
+      }
+      for (const other of oldest) this.end(other, 'limit');
+    }
+    return this.open(session, key);
+  }
+
+  /** A session the fleet's limit closes, wherever it is: here (cut now), or on another edge (through the fleet). */
+  private endAnywhere(id: string, reason: CloseReason): void {
+    const local = this.store.get(id);
+    if (local !== undefined && !isElsewhere(local)) {
+      this.end(local, reason);
+      return;
+    }
+    if (local !== undefined) return; // already ended elsewhere
+    const end: FleetEnd = { sessionId: id, reason, untilMs: this.now() + this.remoteTombstoneMs() };
+    this.fleet.end(end);
+    this.rememberEnded(end);
+  }
+
+  /**
+   * How long the tombstone of a session held by another edge lives when this
+   * edge ends it (its decision's expiry is known only there): as long as an
+   * allow holds before a re-check, plus the grace. The holding edge makes it
+   * longer if its decision lasts longer (see endedElsewhere).
+   */
+  private remoteTombstoneMs(): number {
+    const auth = this.options.auth;
+    return (auth.recheck === 'never' ? auth.maxTtlMs : auth.allowTtlMs) + auth.staleGraceMs;
+  }
+
+  private open(session: Session, key: string | undefined): true {
+    const d = session.decision;
     this.table.add(session, key);
     if (this.holdsForLife(d)) this.holdWhileOpen(session);
     // A session that was open before and comes back (an MPEG-TS reconnect, an HLS player back from
@@ -306,6 +410,7 @@ export class SessionRegistry {
     session.bytesAtActivation = session.bytes;
     if (resumed) this.options.metrics.sessionResumed();
     else this.options.metrics.sessionOpened();
+    this.fleet.publish(session);
     this.options.log.info(
       { session: session.tag, channel: session.channel, kind: session.kind, name: d?.sessionName ?? d?.userId, ip: session.clientIp, source: d?.source, ...(resumed && { resumes: session.activations - 1 }) },
       resumed ? 'session resumed' : 'session opened',
@@ -320,6 +425,8 @@ export class SessionRegistry {
    */
   deactivate(session: Session, reason: CloseReason): void {
     if (!this.table.remove(session)) return;
+    this.fleet.unpublish(session.id);
+    if (session.userKey !== undefined) this.fleet.release(session.userKey, session.id);
     this.options.metrics.sessionClosed(reason);
     const now = this.now();
     const figures = {
@@ -341,15 +448,62 @@ export class SessionRegistry {
    * as it would otherwise have been valid.
    */
   end(session: Session, reason: CloseReason, detail?: string): void {
+    this.finish(session, reason, detail, 0, true);
+  }
+
+  /**
+   * `end`, told to the fleet (`tell`) or not (an end the fleet told us);
+   * the tombstone lives at least `atLeastMs` (the fleet's word on it).
+   */
+  private finish(session: Session, reason: CloseReason, detail: string | undefined, atLeastMs: number, tell: boolean): void {
     if (session.endReason !== undefined) return;
     session.endReason = detail ?? reason;
     session.destroyStreams();
     this.unwatch(session);
     this.deactivate(session, reason);
     if (ENDING.has(reason)) {
-      const remaining = Math.max(session.expiresAt + this.options.auth.staleGraceMs - this.now(), this.options.auth.denyTtlMs);
+      const remaining = Math.max(session.expiresAt + this.options.auth.staleGraceMs - this.now(), this.options.auth.denyTtlMs, atLeastMs);
       this.store.put(session, remaining);
+      // Every edge refuses its marker (and cuts it, should another hold a stream of it), until it would have expired anyway.
+      if (tell || remaining > atLeastMs + TOMBSTONE_SLACK_MS) this.fleet.end({ sessionId: session.id, reason: detail ?? reason, untilMs: this.now() + remaining });
     }
+  }
+
+  /**
+   * Another edge ended a session (a kick through its admin API, a deny from
+   * its re-check, a limit): held here, it is ended (streams cut); otherwise a
+   * tombstone keeps its marker refused here too. Called for every end the
+   * fleet announces, and for a `findMarker` answer `{ ended }` (a marker of a
+   * session this edge never saw, ended before it asked).
+   */
+  endedElsewhere(end: FleetEnd): void {
+    const remaining = end.untilMs - this.now();
+    if (remaining <= 0) return;
+    const reason: CloseReason = ENDING.has(end.reason as CloseReason) ? (end.reason as CloseReason) : 'denied';
+    const detail = reason === 'denied' && end.reason !== 'denied' ? end.reason : undefined;
+    const session = this.store.get(end.sessionId);
+    if (session === undefined) {
+      this.rememberEnded(end);
+      return;
+    }
+    if (session.endReason === undefined) {
+      this.finish(session, reason, detail, remaining, false);
+      return;
+    }
+    // Already a tombstone here: it lives as long as the longest word on it.
+    if (isElsewhere(session)) this.store.put(session, remaining);
+  }
+
+  /** The tombstone of a session this edge never held. */
+  private rememberEnded(end: FleetEnd): void {
+    const remaining = end.untilMs - this.now();
+    if (remaining <= 0) return;
+    const tombstone = new Session(end.sessionId, ELSEWHERE, this.now(), NO_JOIN_KEY);
+    tombstone.endReason = end.reason;
+    tombstone.decision = ENDED_ELSEWHERE;
+    // Granted tier: only a session some edge allowed can be ended, as for a tombstone of our own.
+    tombstone.granted = true;
+    this.store.put(tombstone, remaining);
   }
 
   // --- auth.recheck never (operator issue, part 3) -------------------------------------------------
@@ -380,12 +534,53 @@ export class SessionRegistry {
     if (session.endReason === undefined && this.store.get(session.id) === session) this.store.put(session, this.options.auth.staleGraceMs);
   }
 
-  /** Admin kick: true when the ID named a live session. */
+  /** Admin kick: true when the ID named a live session of this edge. */
   kick(id: string): boolean {
     const session = isWellFormedSessionId(id) ? this.store.get(id) : undefined;
     if (session === undefined || session.endReason !== undefined) return false;
     this.end(session, 'kicked');
     return true;
+  }
+
+  /**
+   * Admin kick on any edge of the fleet: this edge's session, or one another
+   * edge holds (found through the fleet, ended everywhere through it).
+   */
+  async kickAnywhere(id: string): Promise<KickResult> {
+    if (!isWellFormedSessionId(id)) return 'unknown';
+    const local = this.store.get(id);
+    if (local !== undefined && !isElsewhere(local)) {
+      if (local.endReason !== undefined) return 'ended';
+      this.end(local, 'kicked');
+      return 'kicked';
+    }
+    if (local !== undefined) return 'ended';
+    const found = await this.fleet.findMarker({ sessionId: id });
+    if (found === undefined) return 'unknown';
+    if ('ended' in found) return 'ended';
+    const end: FleetEnd = { sessionId: id, reason: 'kicked', untilMs: this.untilOf(found.session) };
+    this.fleet.end(end);
+    this.rememberEnded(end);
+    this.options.log.info({ session: id.slice(0, 6), channel: found.session.channel, edge: found.session.edge }, 'session kicked on another edge');
+    return 'kicked';
+  }
+
+  /** A session of this edge by ID (open, closed or ended), or what the fleet knows of one held elsewhere. */
+  async find(id: string): Promise<{ readonly view: FleetSessionView } | { readonly ended: string } | undefined> {
+    if (!isWellFormedSessionId(id)) return undefined;
+    const local = this.table.get(id) ?? this.store.get(id);
+    if (local !== undefined && !isElsewhere(local)) return { view: { ...viewOf(local), edge: this.fleet.nodeName } };
+    const found = await this.fleet.findMarker({ sessionId: id });
+    if (found !== undefined && 'session' in found) return { view: found.session };
+    if (found !== undefined) return { ended: found.ended.reason };
+    return local === undefined ? undefined : { ended: local.endReason ?? 'ended' };
+  }
+
+  /** When the marker of a session seen through the fleet stops working: its decision's expiry plus the grace. */
+  private untilOf(view: FleetSessionView): number {
+    const expires = view.decision.expiresAt === null ? NaN : Date.parse(view.decision.expiresAt);
+    const now = this.now();
+    return Number.isFinite(expires) ? Math.max(expires + this.options.auth.staleGraceMs, now + this.options.auth.denyTtlMs) : now + this.remoteTombstoneMs();
   }
 
   /**
@@ -453,7 +648,7 @@ export class SessionRegistry {
     session.recheckTimer = undefined;
   }
 
-  /** Shutdown: cuts every open stream and closes every open session. */
+  /** Shutdown: cuts every open stream and closes every open session (the fleet hears they left). */
   closeAll(): void {
     clearInterval(this.sweeper);
     for (const session of [...this.table.values()]) {
@@ -462,4 +657,9 @@ export class SessionRegistry {
       this.deactivate(session, 'shutdown');
     }
   }
+}
+
+/** A tombstone of a session another edge of the fleet held (see ELSEWHERE). */
+export function isElsewhere(session: Session): boolean {
+  return session.joinKey === NO_JOIN_KEY;
 }

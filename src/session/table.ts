@@ -45,12 +45,17 @@ function before(a: TablePosition, b: TablePosition): boolean {
 }
 
 export function matchesFilter(s: Session, filter: SessionFilter): boolean {
-  if (filter.channel !== undefined && s.channel !== filter.channel) return false;
   const d = s.decision;
-  if (filter.name !== undefined && d?.sessionName !== filter.name && d?.userId !== filter.name) return false;
+  return matchesFields(s.channel, d?.sessionName, d?.userId, filter);
+}
+
+/** The filter on the fields it reads: a session here, a listing entry of another edge (session/redis.ts). */
+export function matchesFields(channel: string, sessionName: string | null | undefined, userId: string | null | undefined, filter: SessionFilter): boolean {
+  if (filter.channel !== undefined && channel !== filter.channel) return false;
+  if (filter.name !== undefined && sessionName !== filter.name && userId !== filter.name) return false;
   const text = filter.text;
   if (text !== undefined && text !== '') {
-    return s.channel.toLowerCase().includes(text) || (d?.sessionName?.toLowerCase().includes(text) ?? false) || (d?.userId?.toLowerCase().includes(text) ?? false);
+    return channel.toLowerCase().includes(text) || (sessionName?.toLowerCase().includes(text) ?? false) || (userId?.toLowerCase().includes(text) ?? false);
   }
   return true;
 }

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseAdminArgs, runAdminCommand } from '../../src/cli/admin-client.js';
 import { surviveUncaught } from '../../src/crash-guard.js';
 import { createLogger } from '../../src/log.js';
-import type { Session } from '../../src/session/session.js';
+import type { FleetSessionView } from '../../src/session/fleet.js';
 import { httpRequest, openStream, type OpenStream } from '../helpers/client.js';
 import { rawRequest, type RawResponse } from '../helpers/http-send.js';
 import { startTestMiddleware } from '../helpers/middleware.js';
@@ -251,19 +251,15 @@ describe('an exception inside a handler is a 500 for that request only', () => {
     const stack = await start();
     const port = portOf(stack.edge.adminUrl);
     await httpRequest(`${stack.edge.url}/play/ch1/v1/index.m3u8?token=t1`);
-    const table = stack.edge.app.sessions.table;
-    const real = [...table.values()][0]!;
-    const broken = new Proxy(real, {
-      get(target, key) {
-        if (key === 'decision') throw new Error('row exploded');
-        return Reflect.get(target, key) as unknown;
-      },
-    });
-    const page = table.page.bind(table);
+    const fleet = stack.edge.app.sessions.fleet;
+    const real = (await fleet.list({}, undefined, 1)).sessions[0]!;
+    // A row whose serialization throws, as the page is written (the rows are the fleet's views).
+    const broken = { ...real, toJSON: (): never => { throw new Error('row exploded'); } };
+    const list = fleet.list.bind(fleet);
     // Enough good rows that the first piece is on the wire before the bad one.
-    table.page = () => ({ sessions: [...Array<Session>(200).fill(real), broken], total: 201, next: undefined });
+    fleet.list = () => Promise.resolve({ sessions: [...Array<FleetSessionView>(200).fill(real), broken], total: 201, next: undefined, complete: true });
     cleanups.push(() => {
-      table.page = page;
+      fleet.list = list;
     });
     const r = await raw(port, '/api/sessions');
     expect(r.status).toBe(200);
@@ -271,7 +267,7 @@ describe('an exception inside a handler is a 500 for that request only', () => {
     expect(r.body).toContain(real.id);
     expect(r.body.endsWith('}\n')).toBe(false);
     expect(await stack.edge.metric('edge_internal_errors_total', { listener: 'admin' })).toBe(1);
-    table.page = page;
+    fleet.list = list;
     expect(JSON.parse((await raw(port, '/api/sessions')).body)).toMatchObject({ total: 1, nextCursor: null });
   });
 

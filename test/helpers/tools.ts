@@ -26,6 +26,8 @@ export const TOOLS = {
   prometheus: { name: 'prometheus', install: "run .ci/run: it unpacks Debian's prometheus package without starting a server", needs: 'the real Prometheus scrape test' },
   nginx: { name: 'nginx', install: 'apt-get install nginx-light, or run .ci/run', needs: 'the load-balancer (fleet) tests' },
   systemdAnalyze: { name: 'systemd-analyze', install: 'apt-get install systemd, or run .ci/run', needs: 'the systemd unit check' },
+  // Debian's redis-server package only adds a service on :6379 (and the redis-server link) to redis-tools' binary.
+  redisServer: { name: 'redis-server', install: 'apt-get install redis-server, or run .ci/run (links redis-tools\' binary, starts no service)', needs: 'the fleet tests (a private Redis per test file)' },
 } as const satisfies Record<string, ToolSpec>;
 
 /** True when the CI variable is set to anything but empty, 0 or false (GitHub, GitLab and most CIs set CI=true). */

@@ -100,8 +100,9 @@ describe('astra-auth-edge bin', () => {
     expect(table.stdout).toContain(sid);
     expect(table.stdout).toMatch(/news\s+hls\s+carol\s+127\.0\.0\.1/);
     // Why she is in, and when the middleware is asked again (--allow-ttl 60s).
-    expect(table.stdout).toMatch(/WHY\s+NEXT CHECK\n/);
-    expect(table.stdout).toMatch(/backend http 200\s+in \d+s\n/);
+    expect(table.stdout).toMatch(/WHY\s+NEXT CHECK\s+EDGE\n/);
+    // EDGE: the node holding the session (node.name; default: host name and listen port).
+    expect(table.stdout).toMatch(/backend http 200\s+in \d+s\s+\S+:\d+\n/);
     const one = await run(['sessions', sid, '--admin', up.adminUrl!, '--token', token]);
     expect(one.code).toBe(0);
     expect(one.stdout).toMatch(new RegExp(`^id +${sid}\n`));

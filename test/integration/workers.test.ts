@@ -154,7 +154,7 @@ describe('--workers 2', () => {
     edge.child.kill('SIGHUP');
     await waitFor(() => lines('configuration reloaded').length >= 2, { timeoutMs: 5000 });
     expect(new Set(lines('configuration reloaded').map((l) => l['worker']))).toEqual(new Set([1, 2]));
-    expect(lines('configuration sent to every worker')).toHaveLength(1);
+    await waitFor(() => lines('configuration sent to every worker').length === 1, { timeoutMs: 5000 });
   });
 
   it('SIGTERM: every worker drains, then the primary exits 0', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseAdminArgs } from '../../src/cli/admin-client.js';
+import { formatSessionTable, parseAdminArgs, type RemoteSessionView } from '../../src/cli/admin-client.js';
 import { helpText, parseArgs } from '../../src/cli/args.js';
 import { OPTIONS } from '../../src/config/options.js';
 import { EdgeError } from '../../src/errors.js';
@@ -44,6 +44,33 @@ describe('parseAdminArgs', () => {
     expect(() => parseAdminArgs('kick', [], {})).toThrow(/kick needs a session ID/);
     expect(() => parseAdminArgs('sessions', ['--admin', 'not a url'], {})).toThrow(/invalid --admin/);
     expect(() => parseAdminArgs('sessions', ['--bogus'], {})).toThrow(/unexpected argument "--bogus"/);
+  });
+});
+
+describe('formatSessionTable', () => {
+  const row = (id: string, edge?: string): RemoteSessionView => ({
+    id,
+    channel: 'news',
+    kind: 'hls',
+    name: 'carol',
+    userId: null,
+    ip: '10.0.0.1',
+    userAgent: '',
+    openedAt: new Date(0).toISOString(),
+    lastSeenAt: new Date(0).toISOString(),
+    requests: 1,
+    bytes: 10,
+    state: 'open',
+    decision: { result: 'allow', reason: null, source: 'backend', decidedAt: null, expiresAt: null },
+    nextCheckAt: null,
+    ...(edge !== undefined && { edge }),
+  });
+  it('shows the edge holding each session (a fleet\'s table), - for an edge from before fleets', () => {
+    const text = formatSessionTable([row('a'.repeat(22), 'edge-3:8080'), row('b'.repeat(22))], 60_000);
+    const [header, first, second] = text.split('\n');
+    expect(header).toMatch(/NEXT CHECK\s+EDGE$/);
+    expect(first).toMatch(/\s+edge-3:8080$/);
+    expect(second).toMatch(/\s+-$/);
   });
 });
 

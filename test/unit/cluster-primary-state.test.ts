@@ -98,8 +98,8 @@ describe('sessions published by the workers', () => {
     s.touch(2, { id, lastSeenAt: 2500, requests: 5, bytes: 500 });
     const v = s.get(id)!;
     expect(v).toMatchObject({ id, requests: 8, bytes: 800, lastSeenAt: new Date(2500).toISOString(), edge: 'host:8080/w2' });
-    expect(s.findMarker({ joinKey: 7 })).toBe('m2');
-    expect(s.findMarker({ sessionId: id })).toBe('m2');
+    expect(s.findMarker({ joinKey: 7 })).toMatchObject({ marker: 'm2' });
+    expect(s.findMarker({ sessionId: id })).toMatchObject({ marker: 'm2' });
     expect(s.list({}, undefined, 10)).toMatchObject({ total: 1, complete: true });
     s.unpublish(2, id);
     expect(s.get(id)).toMatchObject({ requests: 3, edge: 'host:8080/w1' });
@@ -136,7 +136,8 @@ describe('sessions published by the workers', () => {
     expect(s.countOfUser('u')).toBe(0);
     s.publish(2, published(id, { marker: 'm' }));
     expect(s.get(id)).toBeUndefined();
-    expect(s.findMarker({ sessionId: id })).toBeUndefined();
+    // Ended: what a worker learns is the end (its marker refused: 403 EDGE_ERR_SESSION_ENDED).
+    expect(s.findMarker({ sessionId: id })).toEqual({ ended: { sessionId: id, reason: 'kicked', untilMs: 10_000 } });
     expect(s.liveEnds()).toEqual([{ sessionId: id, reason: 'kicked', untilMs: 10_000 }]);
     clock.t = 10_000;
     s.sweep();
@@ -157,18 +158,18 @@ describe('sessions published by the workers', () => {
     s.unpublish(1, kicked);
     s.end({ sessionId: kicked, reason: 'kicked', untilMs: 100_000 });
     expect(s.size).toBe(0);
-    expect(s.findMarker({ joinKey: 1 })).toBe('m-closed');
-    expect(s.findMarker({ joinKey: 2 })).toBe('m-crashed');
-    expect(s.findMarker({ joinKey: 3 })).toBeUndefined();
+    expect(s.findMarker({ joinKey: 1 })).toMatchObject({ marker: 'm-closed', session: { id: closed, edge: 'host:8080/w1' } });
+    expect(s.findMarker({ joinKey: 2 })).toMatchObject({ marker: 'm-crashed', session: { id: crashed, edge: 'host:8080/w2' } });
+    expect(s.findMarker({ joinKey: 3 })).toEqual({ ended: { sessionId: kicked, reason: 'kicked', untilMs: 100_000 } });
     // By ID only while open: a kick needs a holder.
     expect(s.findMarker({ sessionId: closed })).toBeUndefined();
     // Open again (a reconnect adopted it): live, no longer a closed entry.
     s.publish(2, published(closed, { joinKey: 1, marker: 'm-closed', expiresAt: 61_000 }));
-    expect(s.findMarker({ sessionId: closed })).toBe('m-closed');
+    expect(s.findMarker({ sessionId: closed })).toMatchObject({ marker: 'm-closed' });
     clock.t = 91_000;
     expect(s.findMarker({ joinKey: 2 })).toBeUndefined();
     s.sweep();
-    expect(s.findMarker({ joinKey: 1 })).toBe('m-closed');
+    expect(s.findMarker({ joinKey: 1 })).toMatchObject({ marker: 'm-closed' });
   });
 
   it('without resumableUntil a closed session is forgotten at once', () => {

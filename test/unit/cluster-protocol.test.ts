@@ -49,7 +49,9 @@ describe('messages from the primary', () => {
   it('accepts the well-formed ones, keeping only their own fields', () => {
     expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'config', slot: 2, file: { listen: '1.2.3.4:80' }, secret: undefined, ends: [] })).toEqual({ t: 'config', slot: 2, file: { listen: '1.2.3.4:80' }, secret: undefined, ends: [] });
     expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'reply', id: 1, admit: { admitted: true, end: [id] } })).toEqual({ t: 'reply', id: 1, admit: { admitted: true, end: [id] } });
-    expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'reply', id: 1, marker: null })).toEqual({ t: 'reply', id: 1, marker: null });
+    expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'reply', id: 1, found: null })).toEqual({ t: 'reply', id: 1, found: null });
+    expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'reply', id: 1, found: { ended: { sessionId: id, reason: 'kicked', untilMs: 9 } } })).toBeDefined();
+    expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'op', id: 9, op: 'api', method: 'GET', path: '/api/sessions', query: 'limit=5' })).toEqual({ t: 'op', id: 9, op: 'api', method: 'GET', path: '/api/sessions', query: 'limit=5' });
     expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'op', id: 9, op: 'kick', sessionId: id, extra: 'dropped' })).toEqual({ t: 'op', id: 9, op: 'kick', sessionId: id });
     expect(parseFromPrimary({ ns: IPC_NAMESPACE, t: 'op', id: 9, op: 'reload', file: undefined })).toEqual({ t: 'op', id: 9, op: 'reload', file: undefined });
     expect(parseFromPrimary(envelope({ t: 'stop' }))).toEqual({ t: 'stop' });
@@ -64,6 +66,8 @@ describe('messages from the primary', () => {
     ['ended without a list', { ns: IPC_NAMESPACE, t: 'ended', ends: 'all' }],
     ['an op kick without a session', { ns: IPC_NAMESPACE, t: 'op', id: 1, op: 'kick' }],
     ['an unknown op', { ns: IPC_NAMESPACE, t: 'op', id: 1, op: 'exec', cmd: 'rm -rf /' }],
+    ['an api op outside /api/', { ns: IPC_NAMESPACE, t: 'op', id: 1, op: 'api', method: 'GET', path: '/metrics', query: '' }],
+    ['a found marker without its session', { ns: IPC_NAMESPACE, t: 'reply', id: 1, found: { marker: 'm' } }],
   ])('drops %s', (_name, message) => {
     expect(parseFromPrimary(message)).toBeUndefined();
   });

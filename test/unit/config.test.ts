@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildConfig, describeConfig } from '../../src/config/load.js';
@@ -73,8 +74,10 @@ describe('errors name the setting and the value', () => {
     expect(configError(() => buildConfig({ flags: { 'backend.timeout': '0s' } }))).toMatch(/--backend-timeout.*"0s".*greater than 0/);
     expect(configError(() => buildConfig({ flags: { 'session.param': 'token' } }))).toMatch(/--session-param.*tokenParam/);
     // Every middleware call in flight needs its own connection (auth/guarded.ts).
-    expect(configError(() => buildConfig({ flags: { 'backend.concurrency': 100 } }))).toBe(
-      'invalid backend.connections (default): 64: must be at least the concurrency (--backend-concurrency: 100): every middleware call in flight needs its own connection: set it to 100 or more',
+    // Left unset, backend.connections follows backend.concurrency; set below it, it is an error.
+    expect(buildConfig({ flags: { 'backend.concurrency': 100 } }).backend.connections).toBe(100);
+    expect(configError(() => buildConfig({ flags: { 'backend.concurrency': 100, 'backend.connections': 64 } }))).toBe(
+      'invalid --backend-connections: 64: must be at least the concurrency (--backend-concurrency: 100): every middleware call in flight needs its own connection: set it to 100 or more',
     );
     expect(configError(() => buildConfig({ file: { backends: [{ url: 'http://127.0.0.1:1/a' }, { url: 'http://127.0.0.1:2/a', connections: 8, concurrency: 16 }] } }))).toMatch(/^invalid backends\[1\]\.connections: 8: must be at least the concurrency \(backends\[1\]\.concurrency: 16\)/);
     expect(buildConfig({ flags: { 'backend.concurrency': 100, 'backend.connections': 100 } }).backend.concurrency).toBe(100);
@@ -108,6 +111,35 @@ describe('redaction', () => {
     expect(redactUrl('http://user:pw@mw/check?key=secret')).toBe('http://redacted@mw/check?key=redacted');
     const described = JSON.stringify(describeConfig(buildConfig({ flags: { 'backend.url': 'http://mw/check?api_key=hunter2' } })));
     expect(described).not.toContain('hunter2');
+  });
+});
+
+describe('the fleet store and node name', () => {
+  it('memory by default; a redis:// or rediss:// URL from --store, EDGE_STORE or store.url; the node name defaults to host:port', () => {
+    const c = buildConfig({});
+    expect(c.store).toEqual({ url: undefined, prefix: 'edge:' });
+    expect(c.node.name).toBe(`${hostname()}:8080`);
+    expect(buildConfig({ flags: { listen: '0.0.0.0:8081' } }).node.name).toBe(`${hostname()}:8081`);
+    expect(buildConfig({ flags: { 'store.url': 'MEMORY' } }).store.url).toBeUndefined();
+    expect(buildConfig({ env: { EDGE_STORE: 'redis://10.0.0.5:6380/2' } }).store.url).toBe('redis://10.0.0.5:6380/2');
+    expect(buildConfig({ file: { store: { url: 'rediss://edge:pw@redis.example.com', prefix: 'tv1:' }, node: { name: 'edge-3' } } })).toMatchObject({ store: { url: 'rediss://edge:pw@redis.example.com', prefix: 'tv1:' }, node: { name: 'edge-3' } });
+    expect(buildConfig({ env: { EDGE_NODE_NAME: 'edge-7' } }).node.name).toBe('edge-7');
+  });
+  it('a bad store URL names the setting and hides its password', () => {
+    for (const bad of ['http://redis:6379', 'redis://', 'redis://h:6379/x', 'redis://h:6379/1?family=6', 'redis://h/99999', 'mongo']) {
+      expect(configError(() => buildConfig({ flags: { 'store.url': bad } }))).toMatch(/^invalid --store: /);
+    }
+    const message = configError(() => buildConfig({ env: { EDGE_STORE: 'redis://u:hunter2@h:6379/db' } }));
+    expect(message).toContain('EDGE_STORE');
+    expect(message).not.toContain('hunter2');
+    expect(configError(() => buildConfig({ file: { node: { name: 'edge 3' } } }))).toMatch(/node\.name/);
+    expect(configError(() => buildConfig({ flags: { 'store.prefix': 'a b' } }))).toMatch(/--store-prefix/);
+  });
+  it('check-config shows the store URL without its credentials', () => {
+    const shown = JSON.stringify(describeConfig(buildConfig({ flags: { 'store.url': 'redis://edge:hunter2@10.0.0.5:6379/1' } })));
+    expect(shown).toContain('redis://redacted@10.0.0.5:6379/1');
+    expect(shown).not.toContain('hunter2');
+    expect(describeConfig(buildConfig({}))['store']).toEqual({ url: 'memory', prefix: 'edge:' });
   });
 });
 

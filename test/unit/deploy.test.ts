@@ -46,8 +46,11 @@ const EDGE_METRICS = [
   'edge_upstream_requests_total',
   'edge_upstream_duration_seconds',
   'edge_bytes_sent_total',
+  'edge_store_up',
+  'edge_store_errors_total',
+  'edge_store_latency_seconds',
 ] as const;
-const HISTOGRAMS = new Set<string>(['edge_request_duration_seconds', 'edge_auth_duration_seconds', 'edge_auth_backend_duration_seconds', 'edge_upstream_duration_seconds']);
+const HISTOGRAMS = new Set<string>(['edge_request_duration_seconds', 'edge_auth_duration_seconds', 'edge_auth_backend_duration_seconds', 'edge_upstream_duration_seconds', 'edge_store_latency_seconds']);
 const KNOWN = new Set<string>([...EDGE_METRICS, 'up', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']);
 
 function knownMetric(name: string): boolean {
@@ -179,17 +182,29 @@ interface K8sObject {
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are walked as plain YAML trees */
-function k8sObjects(): Map<string, any> {
-  const byKind = new Map<string, any>();
+/** Objects by kind, then by name (`get(kind)`: the only one, or the one named `name`). */
+function k8sObjects(): { kinds(): string[]; all(): any[]; get(kind: string, name?: string): any } {
+  const byKind = new Map<string, Map<string, any>>();
   for (const file of yamlFiles(K8S_DIR)) {
     for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
-      const obj = doc.toJS() as K8sObject | null;
+      const obj = doc.toJS() as (K8sObject & { metadata: { name: string } }) | null;
       if (obj === null) continue;
-      expect(byKind.has(obj.kind), `one ${obj.kind} only`).toBe(false);
-      byKind.set(obj.kind, obj);
+      const named = byKind.get(obj.kind) ?? new Map<string, any>();
+      expect(named.has(obj.metadata.name), `one ${obj.kind} ${obj.metadata.name} only`).toBe(false);
+      named.set(obj.metadata.name, obj);
+      byKind.set(obj.kind, named);
     }
   }
-  return byKind;
+  return {
+    kinds: () => [...byKind.keys()],
+    all: () => [...byKind.values()].flatMap((m) => [...m.values()]),
+    get(kind, name) {
+      const named = byKind.get(kind);
+      if (name !== undefined) return named?.get(name);
+      expect(named?.size, `one ${kind}`).toBe(1);
+      return [...named!.values()][0];
+    },
+  };
 }
 
 describe('deploy/**/*.yaml', () => {
@@ -208,10 +223,10 @@ describe('deploy/**/*.yaml', () => {
 
   it('every Kubernetes object has apiVersion, kind and metadata.name', () => {
     const objects = k8sObjects();
-    expect([...objects.keys()].sort()).toEqual(['ConfigMap', 'Deployment', 'PodMonitor', 'Secret', 'Service']);
-    for (const obj of objects.values()) {
+    expect(objects.kinds().sort()).toEqual(['ConfigMap', 'Deployment', 'PodMonitor', 'Secret', 'Service']);
+    for (const obj of objects.all()) {
       expect(obj.apiVersion, obj.kind).toMatch(/^(?:v1|apps\/v1|monitoring\.coreos\.com\/v1)$/);
-      expect(obj.metadata?.name, obj.kind).toBe('astra-auth-edge' + (obj.kind === 'Secret' ? '-admin' : ''));
+      expect(obj.metadata?.name, obj.kind).toMatch(obj.kind === 'Secret' ? /^astra-auth-edge-(?:admin|fleet)$/ : /^astra-auth-edge$/);
     }
     expect(objects.get('PodMonitor').apiVersion).toBe('monitoring.coreos.com/v1');
     expect(objects.get('Deployment').apiVersion).toBe('apps/v1');
@@ -224,13 +239,14 @@ describe('deploy/kubernetes', () => {
   const pod = deployment.spec.template.spec;
   const container = pod.containers[0];
   const configMap = objects.get('ConfigMap');
-  const secret = objects.get('Secret');
+  const secret = objects.get('Secret', 'astra-auth-edge-admin');
+  const fleetSecret = objects.get('Secret', 'astra-auth-edge-fleet');
   const port = (name: string): number => (container.ports as { name: string; containerPort: number }[]).find((p) => p.name === name)!.containerPort;
   const configPath = (container.args as string[])[(container.args as string[]).indexOf('--config') + 1]!;
   const edgeYaml = (): unknown => parseYaml(configMap.data[basename(configPath)] as string);
 
-  it('Deployment: 2 replicas of a non-root, read-only container with resources', () => {
-    expect(deployment.spec.replicas).toBe(2);
+  it('Deployment: a fleet of 3 replicas of a non-root, read-only container with resources', () => {
+    expect(deployment.spec.replicas).toBe(3);
     expect(deployment.spec.selector.matchLabels).toEqual(deployment.spec.template.metadata.labels);
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
@@ -269,6 +285,20 @@ describe('deploy/kubernetes', () => {
     const mount = (container.volumeMounts as { name: string; mountPath: string }[]).find((m) => m.name === volume!.name);
     expect(join(mount!.mountPath, basename(configPath))).toBe(configPath);
     expect(configPath).toBe('/etc/astra-auth-edge/edge.yaml');
+  });
+
+  it('the fleet: the session secret and the Redis URL from the fleet Secret, the node name from the pod', () => {
+    const env = container.env as { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }[];
+    expect(env.find((e) => e.name === 'EDGE_SESSION_SECRET')?.valueFrom?.secretKeyRef).toEqual({ name: 'astra-auth-edge-fleet', key: 'session-secret' });
+    expect(env.find((e) => e.name === 'EDGE_STORE')?.valueFrom?.secretKeyRef).toEqual({ name: 'astra-auth-edge-fleet', key: 'store-url' });
+    expect(env.find((e) => e.name === 'EDGE_NODE_NAME')?.valueFrom?.fieldRef).toEqual({ fieldPath: 'metadata.name' });
+    const config = buildConfig({
+      file: edgeYaml(),
+      env: { EDGE_ADMIN_TOKEN: secret.stringData.token as string, EDGE_SESSION_SECRET: fleetSecret.stringData['session-secret'] as string, EDGE_STORE: fleetSecret.stringData['store-url'] as string, EDGE_NODE_NAME: 'astra-auth-edge-7d9f-x2' },
+    });
+    expect(config.session.secret).toBe(fleetSecret.stringData['session-secret']);
+    expect(config.store.url).toBe(fleetSecret.stringData['store-url']);
+    expect(config.node.name).toBe('astra-auth-edge-7d9f-x2');
   });
 
   it("the ConfigMap's edge.yaml passes the edge's own validation, with the Secret's token", () => {
@@ -340,6 +370,7 @@ describe('deploy/prometheus/alerts.yaml', () => {
         'AstraAuthEdgeDown',
         'AstraAuthEdgeHigh5xxRatio',
         'AstraAuthEdgeMiddlewareUnavailable',
+        'AstraAuthEdgeStoreDown',
         'AstraAuthEdgeTargetMissing',
       ].sort(),
     );

@@ -77,7 +77,7 @@ function session(channel = 'ch1', marker?: string): Session {
   const s = new Session(newSessionId(), { channel, kind: 'hls', clientIp: '10.0.0.1', userAgent: 'ua', host: 'edge', path: `/play/${channel}/index.m3u8`, query: 'token=t', token: 't', referer: '' }, now);
   s.decision = { allow: true, reason: 'backend_200', source: 'backend', decidedAt: now, sessionName: 'alice' };
   s.active = true;
-  if (marker !== undefined) (s as unknown as { marker: string }).marker = marker;
+  if (marker !== undefined) s.marker = marker;
   return s;
 }
 
@@ -105,8 +105,8 @@ describe('IpcFleet ↔ primary', () => {
     await waitFor(() => state.size === 1);
     const page = await w2.list({}, undefined, 10);
     expect(page).toMatchObject({ total: 1, complete: true, sessions: [{ id: s.id, channel: 'news', edge: 'host/w1', name: 'alice' }] });
-    expect(await w2.findMarker({ joinKey: s.joinKey })).toBe('MARKER');
-    expect(await w2.findMarker({ sessionId: s.id })).toBe('MARKER');
+    expect(await w2.findMarker({ joinKey: s.joinKey })).toMatchObject({ marker: 'MARKER', session: { id: s.id, edge: 'host/w1' } });
+    expect(await w2.findMarker({ sessionId: s.id })).toMatchObject({ marker: 'MARKER' });
     expect(await w2.findMarker({ joinKey: s.joinKey + 1 })).toBeUndefined();
     s.requests = 7;
     s.bytes = 7000;
