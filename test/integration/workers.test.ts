@@ -11,7 +11,11 @@ import { startEdgeProcess, type EdgeProcess } from '../helpers/fleet.js';
 import { startTestMiddleware, type TestMiddleware } from '../helpers/middleware.js';
 import { playHlsFor, playlistUris, type PlayerStep } from '../helpers/player.js';
 import { startTestOrigin, type TestOrigin } from '../helpers/origin.js';
+import { startTestRedis } from '../helpers/redis.js';
+import { requireTool, TOOLS } from '../helpers/tools.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+
+const redisServer = requireTool(TOOLS.redisServer);
 
 let origin: TestOrigin;
 let mw: TestMiddleware;
@@ -120,6 +124,21 @@ describe('--workers 2', () => {
     expect(again?.status ?? 403).not.toBe(200);
   }, 20_000);
 
+  it('per-user limits hold across workers: a new session with X-Unique on one worker ends the user\'s stream on the other', async () => {
+    // The Ministra-like middleware answers X-UserId, X-Unique: true, X-Max-Sessions: 10.
+    const first = await openStream(`${edge.url}/play/ch7?token=${mw.issueMinistraToken({ userId: 7 })}`);
+    streams.push(first);
+    await first.readAtLeast(10_000);
+    // The very next connection goes to the other worker (round-robin; the admin port is the primary's).
+    const second = await openStream(`${edge.url}/play/ch8?token=${mw.issueMinistraToken({ userId: 7 })}`);
+    streams.push(second);
+    expect(second.status).toBe(200);
+    await waitFor(() => first.ended(), { timeoutMs: 3000, message: 'the first stream ended by X-Unique' });
+    await second.readAtLeast(10_000);
+    const opened = (channel: string): unknown => lines('session opened').find((l) => l['channel'] === channel)?.['worker'];
+    expect(opened('ch7')).not.toBe(opened('ch8'));
+  });
+
   it('kill -9 of a worker: it is restarted; its MPEG-TS viewer reconnects and an HLS player goes on, both without a middleware call', async () => {
     const tsToken = mw.issueMinistraToken({ userId: 5 });
     const hlsToken = mw.issueMinistraToken({ userId: 6 });
@@ -164,4 +183,29 @@ describe('--workers 2', () => {
     expect(lines('worker stopped').map((l) => l['worker']).sort()).toEqual([1, 2]);
     expect(lines('astra-auth-edge stopped').length).toBe(3);
   });
+});
+
+describe.skipIf(redisServer.skip)(`--workers 2 --store redis://: the workers share Redis like any edges${redisServer.note}`, () => {
+  it('a player through one port: one middleware call; the primary lists its session (from Redis, through a worker) and kicks an MPEG-TS stream', async () => {
+    const redis = await startTestRedis();
+    const fleetEdge = await startEdgeProcess('workers-redis', ['--workers', '2', '--store', redis.url, '--session-secret', 'workers-redis-0123456789abcdef', '--upstream', origin.url, '--backend-type', 'stalker', '--backend', `${mw.url}/stalker_portal/`]);
+    try {
+      const calls = mw.requests.length;
+      const steps = await playHlsFor(`${fleetEdge.url}/play/ch9/index.m3u8?token=${mw.issueMinistraToken({ userId: 9 })}`, 3000, { pauseMs: 30 });
+      expect(steps.filter((s) => s.status !== 200)).toEqual([]);
+      expect(mw.requests).toHaveLength(calls + 1);
+      const ts = await openStream(`${fleetEdge.url}/play/ch10?token=${mw.issueMinistraToken({ userId: 10 })}`);
+      streams.push(ts);
+      await ts.readAtLeast(10_000);
+      const list = async (): Promise<Record<string, unknown>[]> => (JSON.parse((await httpRequest(`${fleetEdge.adminUrl}/api/sessions`)).body.toString()) as { sessions: Record<string, unknown>[] }).sessions;
+      const held = await waitFor(async () => (await list()).find((s) => s['channel'] === 'ch10'), { timeoutMs: 5000, message: 'the stream listed' });
+      expect(String(held['edge'])).toMatch(/\/w[12]$/);
+      expect((await list()).some((s) => s['channel'] === 'ch9')).toBe(true);
+      expect((await httpRequest(`${fleetEdge.adminUrl}/api/sessions/${String(held['id'])}`, { method: 'DELETE' })).status).toBe(200);
+      await waitFor(() => ts.ended(), { timeoutMs: 3000, message: 'the kicked stream cut' });
+    } finally {
+      await fleetEdge.close();
+      await redis.close();
+    }
+  }, 20_000);
 });
