@@ -149,7 +149,8 @@ try {
     fileName: 'bench',
   });
   const app = createApp(config, { log: createLogger('warn'), processMetrics: false });
-  const { url, adminUrl } = await app.listen();
+  const { url, adminUrl: listening } = await app.listen();
+  const adminUrl = listening!;
 
   const now = Date.now();
   for (let i = 0; i < SESSIONS; i++) {

@@ -7,6 +7,10 @@
 //   npx tsx bench/run.ts [--scenarios a,b,c,d,e,f] [--duration 10] [--runs 3] [--connections 50]
 //                        [--quick] [--no-cross-check] [--ts-viewers 500] [--ts-seconds 30]
 //                        [--ts-bitrate 2000000] [--hls-viewers 1000] [--hls-seconds 20] [--stream-runs 2] [--nice -10]
+//   npx tsx bench/run.ts --workers-ab [--scenarios a,b] [--duration 10] [--runs 3]
+//
+// --workers-ab: instead of the comparison with nginx, the edge as one process against --workers 2
+// on (a) and (b), on the SUT core alone and on every core (harness/workers.ts says what it hides).
 //
 // --quick: a seconds-long smoke run of every part; its figures are meaningless (*.quick.json).
 // Sends traffic to 127.0.0.1 only; every run is bounded in time; every child is killed on exit.
@@ -24,6 +28,7 @@ import { ALL_SCENARIOS, EDGE_FLAGS, HLS_CHANNEL, THROUGHPUT, type ScenarioId } f
 import { startStack } from './harness/stack.js';
 import { runThroughput } from './harness/throughput.js';
 import { runHlsViewers, runTsViewers } from './harness/viewers.js';
+import { runWorkersAb } from './harness/workers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -42,6 +47,8 @@ interface Args {
   nice: number;
   /** Rounds of (e) and (f), each 20-30 s per target. */
   streamRuns: number;
+  /** 1 worker vs 2 workers on (a) and (b) instead of the nginx comparison. */
+  workersAb: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -57,15 +64,17 @@ function parseArgs(argv: string[]): Args {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${f}: expected a positive number, got ${JSON.stringify(v)}`);
     return n;
   };
-  const known = new Set(['--scenarios', '--duration', '--runs', '--connections', '--quick', '--no-cross-check', '--ts-viewers', '--ts-seconds', '--ts-bitrate', '--hls-viewers', '--hls-seconds', '--nice', '--stream-runs', '--help']);
+  const known = new Set(['--scenarios', '--duration', '--runs', '--connections', '--quick', '--no-cross-check', '--ts-viewers', '--ts-seconds', '--ts-bitrate', '--hls-viewers', '--hls-seconds', '--nice', '--stream-runs', '--workers-ab', '--help']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown flag ${a} (see the header of bench/run.ts)`);
   if (has('--help')) {
-    process.stdout.write('usage: npx tsx bench/run.ts [--scenarios a,b,c,d,e,f] [--duration S] [--runs N] [--connections N] [--quick] [--no-cross-check] [--ts-viewers N] [--ts-seconds S] [--ts-bitrate BPS] [--hls-viewers N] [--hls-seconds S] [--stream-runs N] [--nice N]\n');
+    process.stdout.write('usage: npx tsx bench/run.ts [--scenarios a,b,c,d,e,f] [--duration S] [--runs N] [--connections N] [--quick] [--no-cross-check] [--ts-viewers N] [--ts-seconds S] [--ts-bitrate BPS] [--hls-viewers N] [--hls-seconds S] [--stream-runs N] [--nice N] [--workers-ab]\n');
     process.exit(0);
   }
   const quick = has('--quick');
-  const scenarios = (value('--scenarios') ?? ALL_SCENARIOS.join(',')).split(',').map((s) => s.trim()) as ScenarioId[];
+  const workersAb = has('--workers-ab');
+  const scenarios = (value('--scenarios') ?? (workersAb ? 'a,b' : ALL_SCENARIOS.join(','))).split(',').map((s) => s.trim()) as ScenarioId[];
   for (const s of scenarios) if (!ALL_SCENARIOS.includes(s)) throw new Error(`--scenarios: unknown scenario ${JSON.stringify(s)} (a-f)`);
+  if (workersAb && scenarios.some((s) => s !== 'a' && s !== 'b')) throw new Error('--workers-ab: scenarios a and b only');
   return {
     scenarios,
     durationS: num('--duration', quick ? 2 : 10),
@@ -80,6 +89,7 @@ function parseArgs(argv: string[]): Args {
     hlsSeconds: num('--hls-seconds', quick ? 10 : 20),
     nice: niceArg(value('--nice')),
     streamRuns: Math.max(2, Math.round(num('--stream-runs', 2))),
+    workersAb,
   };
 }
 
@@ -147,6 +157,10 @@ async function main(): Promise<void> {
 
   const children = new Children(args.nice);
   const stack = await startStack(children, pinning, ROOT);
+  if (args.workersAb) {
+    await workersAb(args, stack, header, started, machine, pinning, loadAvgStart, out);
+    return;
+  }
   const results: ScenarioResult[] = [];
   const tables: string[] = [];
   const log = (l: string): void => {
@@ -193,6 +207,28 @@ async function main(): Promise<void> {
   await writeFile(join(dir, `bench-${stamp}${suffix}`), json);
   await writeFile(join(dir, `bench-latest${suffix}`), json);
   out(`\nJSON: bench/results/bench-${stamp}${suffix} (and bench-latest${suffix})`);
+}
+
+/** --workers-ab: 1 worker vs 2 workers on (a) and (b); its own JSON (bench-workers-*.json). */
+async function workersAb(args: Args, stack: Awaited<ReturnType<typeof startStack>>, header: string, started: Date, machine: ReturnType<typeof machineInfo>, pinning: ReturnType<typeof planPinning>, loadAvgStart: number[], out: (s: string) => void): Promise<void> {
+  let markdown: string;
+  let results: Awaited<ReturnType<typeof runWorkersAb>>['results'];
+  try {
+    ({ markdown, results } = await runWorkersAb(stack, args.scenarios as ('a' | 'b')[], { durationS: args.durationS, runs: args.runs, connections: args.connections, warmupS: args.quick ? 0.5 : 2, crossCheck: false }, (l) => process.stderr.write(`${l}\n`)));
+  } finally {
+    await stack.close();
+  }
+  out(markdown);
+  const loadAvgEnd = loadAverage();
+  out(`Load average at end: ${loadAvgEnd.map((x) => x.toFixed(2)).join(' ')}. Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`);
+  const dir = join(ROOT, 'bench/results');
+  await mkdir(dir, { recursive: true });
+  const suffix = args.quick ? '.quick.json' : '.json';
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const json = JSON.stringify({ date: started.toISOString(), quick: args.quick, args, machine, pinning: { enabled: pinning.enabled, sutCores: pinning.sutCores, loadCores: pinning.loadCores, description: pinning.describe() }, loadAvgStart, loadAvgEnd, results, markdown: [header, markdown].join('\n') }, null, 2);
+  await writeFile(join(dir, `bench-workers-${stamp}${suffix}`), json);
+  await writeFile(join(dir, `bench-workers-latest${suffix}`), json);
+  out(`\nJSON: bench/results/bench-workers-${stamp}${suffix} (and bench-workers-latest${suffix})`);
 }
 
 main().then(

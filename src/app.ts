@@ -63,7 +63,10 @@ export interface EdgeApp {
   readonly config: EdgeConfig;
   readonly metrics: EdgeMetrics;
   readonly sessions: SessionRegistry;
-  listen(): Promise<{ url: string; adminUrl: string }>;
+  /** `adminUrl`: undefined when the app has no admin listener (a worker of `--workers N`: the primary serves it). */
+  listen(): Promise<{ url: string; adminUrl: string | undefined }>;
+  /** What /readyz answers: listening, not draining, and (health.checkUpstream) the upstream answers. */
+  isReady(): Promise<boolean>;
   /** Drains and stops; `drainTimeoutMs` overrides shutdown.drainTimeout. Idempotent. */
   close(drainTimeoutMs?: number): Promise<void>;
   /** Applies a new config to new decisions; returns the changed settings that need a restart. */
@@ -74,6 +77,13 @@ export interface AppOptions {
   readonly log?: Logger;
   /** Collect Node process metrics (off in tests that run many edges in one process). */
   readonly processMetrics?: boolean;
+  /** Open the admin listener (default true); a worker of `--workers N` has none: its primary serves /metrics and the API for all. */
+  readonly adminListener?: boolean;
+  /**
+   * The fleet this edge is part of, made by the caller: a worker of `--workers N` without Redis
+   * brings its IpcFleet (session/ipc.ts). Default: RedisFleet with --store redis://, else SoloFleet.
+   */
+  readonly fleet?: FleetState;
 }
 
 /** The rules and securetoken settings as the Authorizer (and `check`) use them. */
@@ -95,17 +105,18 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       openStreams: () => forwarder.openStreams,
       cache: mediaCache,
       fanout: { get channelCount() { return fanout?.channelCount ?? 0; }, get viewerCount() { return fanout?.viewerCount ?? 0; } },
-      storeUp: (): boolean => redisFleet === undefined || redisFleet.connected,
+      storeUp: (): boolean => (options.fleet ?? redisFleet)?.connected ?? true,
     },
     { processMetrics: options.processMetrics ?? true },
   );
   const notifier = config.session.closeWebhook === undefined ? undefined : new CloseNotifier(config.session.closeWebhook, log);
   const table = new SessionTable();
+  // A worker of --workers N brings its IpcFleet (unless the workers share Redis): the primary holds what they share.
   const redisFleet: RedisFleet | undefined =
-    config.store.url === undefined
+    config.store.url === undefined || options.fleet !== undefined
       ? undefined
       : new RedisFleet({ url: config.store.url, prefix: config.store.prefix, nodeName: config.node.name, table, ttlMs: () => config.session.idleTimeoutMs, log, metrics, markerOf: (s) => s.marker });
-  const fleet: FleetState = redisFleet ?? new SoloFleet(config.node.name, table);
+  const fleet: FleetState = options.fleet ?? redisFleet ?? new SoloFleet(config.node.name, table);
   const sessions: SessionRegistry = new SessionRegistry({
     store,
     table,
@@ -156,18 +167,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       answerHeaders: cors === undefined ? undefined : (res) => cors.headersForResponse(res),
     }),
   );
-  // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
-  const statusSampler = new StatusSampler({ registry: metrics.registry });
-  statusSampler.start();
-  const adminServer = createServer(
-    // requireHostHeader off: the admin handler answers a missing Host itself, with an error code (admin/server.ts).
-    { headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3, requireHostHeader: false },
-    guardRequests('admin', createAdminHandler({ registry: metrics.registry, sessions, adminToken: config.admin.token, isReady, sampler: statusSampler }), { log, metrics }),
-  );
-  adminServer.once('close', () => statusSampler.close());
-  adminServer.on('clientError', answerClientError);
-  // CONNECT (authority-form) never reaches the request handler; without this Node closes the socket without a word.
-  adminServer.on('connect', refuseConnect);
+  const adminServer = options.adminListener === false ? undefined : createAdminServer(metrics, sessions, config.admin.token, isReady, log);
   const sockets = new Set<Socket>();
   publicServer.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -208,10 +208,12 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     // After closeAll: the fleet hears this edge's sessions leave before the connection closes.
     await fleet.close();
     await store.close();
-    await new Promise<void>((resolve) => {
-      adminServer.close(() => resolve());
-      adminServer.closeAllConnections();
-    });
+    if (adminServer !== undefined) {
+      await new Promise<void>((resolve) => {
+        adminServer.close(() => resolve());
+        adminServer.closeAllConnections();
+      });
+    }
     log.info('astra-auth-edge stopped');
   }
 
@@ -223,13 +225,13 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
     sessions,
     async listen() {
       await listenOn(publicServer, config.listen.host, config.listen.port);
-      await listenOn(adminServer, config.admin.listen.host, config.admin.listen.port);
+      if (adminServer !== undefined) await listenOn(adminServer, config.admin.listen.host, config.admin.listen.port);
       if (redisFleet !== undefined && !(await redisFleet.ready(STORE_STARTUP_WAIT_MS))) {
         log.warn({ store: redactUrl(config.store.url!) }, `fleet store not reachable within ${STORE_STARTUP_WAIT_MS / 1000} s: starting with this edge's own limits; reconnecting in the background`);
       }
       listening = true;
       const url = addressUrl(publicServer.address() as AddressInfo);
-      const adminUrl = addressUrl(adminServer.address() as AddressInfo);
+      const adminUrl = adminServer === undefined ? undefined : addressUrl(adminServer.address() as AddressInfo);
       log.info({ url, adminUrl, config: describeConfig(config) }, 'astra-auth-edge listening');
       for (const b of config.backends) void warnIfUnreachable(b.url, b.name, config, log);
       if (config.store.url !== undefined && config.session.secret === undefined) {
@@ -240,6 +242,7 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       }
       return { url, adminUrl };
     },
+    isReady,
     close(drainTimeoutMs = config.shutdown.drainTimeoutMs) {
       closing ??= drainAndClose(drainTimeoutMs);
       return closing;
@@ -266,6 +269,23 @@ export function createApp(initialConfig: EdgeConfig, options: AppOptions = {}): 
       return needsRestart;
     },
   };
+}
+
+/** The admin listener, with the status page's sampler (stopped when the listener closes). */
+function createAdminServer(metrics: EdgeMetrics, sessions: SessionRegistry, adminToken: string | undefined, isReady: () => Promise<boolean>, log: Logger): Server {
+  // The status page's charts: sampled from our own registry; stops when close() closes the admin listener.
+  const statusSampler = new StatusSampler({ registry: metrics.registry });
+  statusSampler.start();
+  const adminServer = createServer(
+    // requireHostHeader off: the admin handler answers a missing Host itself, with an error code (admin/server.ts).
+    { headersTimeout: REQUEST_HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_HEADERS_TIMEOUT_MS * 3, requireHostHeader: false },
+    guardRequests('admin', createAdminHandler({ registry: metrics.registry, sessions, adminToken, isReady, sampler: statusSampler }), { log, metrics }),
+  );
+  adminServer.once('close', () => statusSampler.close());
+  adminServer.on('clientError', answerClientError);
+  // CONNECT (authority-form) never reaches the request handler; without this Node closes the socket without a word.
+  adminServer.on('connect', refuseConnect);
+  return adminServer;
 }
 
 /**

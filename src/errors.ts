@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   EDGE_ERR_BACKEND_HTTP_5XX: { status: 503, text: 'middleware answered with a server error' },
   EDGE_ERR_BACKEND_INVALID: { status: 503, text: 'middleware sent a malformed response' },
   EDGE_ERR_OVERLOADED: { status: 503, text: 'too many new sessions waiting for the middleware: retry after Retry-After seconds' },
+  EDGE_ERR_WORKERS_UNAVAILABLE: { status: 503, text: 'no worker answered in time' },
   EDGE_ERR_INTERNAL: { status: 500, text: 'internal error' },
 } as const;
 

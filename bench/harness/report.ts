@@ -14,7 +14,12 @@ export function median(xs: readonly number[]): number {
 }
 
 const MB = 1e6;
-const ROW_ORDER: readonly TargetName[] = ['direct', 'N1', 'N2', 'edge', 'edge+malloc'];
+const ROW_ORDER: readonly TargetName[] = ['direct', 'N1', 'N2', 'edge', 'edge+malloc', 'edge-w2'];
+
+/** The denominators of a target's ratios: nginx and direct; for edge-w2 (the workers A/B), the one-process edge. */
+function denominators(num: TargetName): readonly TargetName[] {
+  return num === 'edge-w2' ? ['edge', 'N1', 'N2', 'direct'] : ['N1', 'N2', 'direct'];
+}
 
 function count(runs: readonly { sample: { loadBound: boolean; noisy: boolean; pinnedOk: boolean } }[], valid?: readonly boolean[]): string {
   const n = runs.length;
@@ -60,7 +65,7 @@ export function cpuRatios(r: ThroughputResult): Ratio[] {
   const out: Ratio[] = [];
   const valid = (t: TargetName): ThroughputRun[] => r.runs.filter((x) => x.target === t && x.valid);
   for (const num of r.targets.filter((t) => t.startsWith('edge'))) {
-    for (const den of ['N1', 'N2'] as const) {
+    for (const den of denominators(num).filter((d) => d !== 'direct')) {
       const a = valid(num);
       const b = valid(den);
       if (a.length === 0 || b.length === 0) continue;
@@ -76,7 +81,7 @@ export function throughputRatios(r: ThroughputResult): Ratio[] {
   const byTarget = (t: TargetName): ThroughputRun[] => r.runs.filter((x) => x.target === t && x.valid);
   const out: Ratio[] = [];
   for (const num of r.targets.filter((t) => t.startsWith('edge'))) {
-    for (const den of ['N1', 'N2', 'direct'] as const) {
+    for (const den of denominators(num)) {
       if (!r.targets.includes(den)) continue;
       const a = byTarget(num);
       const b = byTarget(den);
@@ -102,7 +107,7 @@ export function throughputTable(r: ThroughputResult, settings: { connections: nu
     const use = runs.length > 0 ? runs : all;
     const idle = r.idleRss[t];
     lines.push(
-      `| ${t === 'edge' || t === 'edge+malloc' ? `**${t}**` : t} | ${fmt(median(use.map((x) => x.reqPerSec)), 0)} | ${fmt(median(use.map((x) => x.mbPerSec)), 1)} | ${fmt(median(use.map((x) => x.p50Ms)), 2)} | ${fmt(median(use.map((x) => x.p99Ms)), 2)} | ${fmt(Math.max(...use.map((x) => x.sample.sutRssMax)) / MB, 0)} (${idle === undefined ? '?' : fmt(idle / MB, 0)}) | ${pct(use.map((x) => x.sample.sutCpuPct))} | ${fmt(median(use.map((x) => x.cpuUsPerReq)), 0)} | ${loadCol(use)} | ${pct(use.map((x) => x.sample.loadGenCpuPct))} | ${pct(use.map((x) => x.sample.foreignOnSutCorePct))} | ${fmt(median(use.map((x) => x.middlewareCalls)), 0)} | ${all.map((x) => fmt(x.reqPerSec, 0)).join(', ')} | ${count(all, all.map((x) => x.valid))} |`,
+      `| ${t.startsWith('edge') ? `**${t}**` : t} | ${fmt(median(use.map((x) => x.reqPerSec)), 0)} | ${fmt(median(use.map((x) => x.mbPerSec)), 1)} | ${fmt(median(use.map((x) => x.p50Ms)), 2)} | ${fmt(median(use.map((x) => x.p99Ms)), 2)} | ${fmt(Math.max(...use.map((x) => x.sample.sutRssMax)) / MB, 0)} (${idle === undefined ? '?' : fmt(idle / MB, 0)}) | ${pct(use.map((x) => x.sample.sutCpuPct))} | ${fmt(median(use.map((x) => x.cpuUsPerReq)), 0)} | ${loadCol(use)} | ${pct(use.map((x) => x.sample.loadGenCpuPct))} | ${pct(use.map((x) => x.sample.foreignOnSutCorePct))} | ${fmt(median(use.map((x) => x.middlewareCalls)), 0)} | ${all.map((x) => fmt(x.reqPerSec, 0)).join(', ')} | ${count(all, all.map((x) => x.valid))} |`,
     );
   }
   lines.push('');

@@ -21,7 +21,11 @@ export const EDGE_FLAGS: Readonly<Record<ScenarioId, readonly string[]>> = {
   f: [],
 };
 
-export type TargetName = 'direct' | 'N1' | 'N2' | 'edge' | 'edge+malloc';
+/** edge-w2: the same edge with `--workers 2` (bench --workers-ab: harness/workers.ts). */
+export type TargetName = 'direct' | 'N1' | 'N2' | 'edge' | 'edge+malloc' | 'edge-w2';
+
+/** The flags that make `edge-w2`, appended after the scenario's EDGE_FLAGS. */
+export const TWO_WORKERS_FLAGS: readonly string[] = ['--workers', '2'];
 
 /** What wrk hammers in a throughput scenario. */
 export interface ThroughputScenario {

@@ -6,7 +6,8 @@ import { sleep } from './children.js';
 import { MALLOC_ENV, startEdge } from './edge.js';
 import { measure, type Sample } from './measure.js';
 import { processTree, rssBytes } from './proc.js';
-import { EDGE_FLAGS, type TargetName, type ThroughputScenario } from './scenarios.js';
+import type { Pinning } from './machine.js';
+import { EDGE_FLAGS, TWO_WORKERS_FLAGS, type TargetName, type ThroughputScenario } from './scenarios.js';
 import { freePort, type MiddlewareStats, type Stack } from './stack.js';
 import { startWrk, type WrkResult } from './wrk.js';
 
@@ -17,6 +18,11 @@ export interface ThroughputSettings {
   warmupS: number;
   /** Run the autocannon cross-check after the wrk rounds. */
   crossCheck: boolean;
+  /**
+   * Where the edges run and how runs are judged, when not the SUT core of `stack.pinning`
+   * (the workers A/B: harness/workers.ts). nginx and direct always use the stack's.
+   */
+  sut?: { readonly prefix: readonly string[]; readonly pinning: Pinning; readonly flags?: readonly string[] };
 }
 
 export interface ThroughputRun {
@@ -92,10 +98,10 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
           adminPort: await freePort(),
           upstream: stack.origin.url,
           backend: `${stack.middleware.url}/auth`,
-          extraFlags: EDGE_FLAGS[sc.id],
+          extraFlags: [...EDGE_FLAGS[sc.id], ...(s.sut?.flags ?? []), ...(name === 'edge-w2' ? TWO_WORKERS_FLAGS : [])],
           env: name === 'edge+malloc' ? MALLOC_ENV : {},
         },
-        stack.pinning.sutPrefix(),
+        s.sut?.prefix ?? stack.pinning.sutPrefix(),
       );
       edgeArgv = edge.argv;
       targets.push({ name, base: edge.url, pid: edge.child.pid, isEdge: true });
@@ -153,7 +159,7 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
     for (const t of targets) {
       const url = await prepare(t);
       const mw0 = await stack.middleware.stats<MiddlewareStats>();
-      const { result: w, sample } = await measure(stack.pinning, t.pid, () => {
+      const { result: w, sample } = await measure(t.isEdge ? (s.sut?.pinning ?? stack.pinning) : stack.pinning, t.pid, () => {
         const run = wrkFor(url, s.durationS);
         return { pid: run.child.pid, done: run.result };
       }, stack.loadSidePids());

@@ -20,8 +20,18 @@ export const DEFAULT_HISTORY_MS = 15 * 60_000;
 /** Middleware call outcomes that are an answer; the others (timeout, refused, http_5xx, invalid) are outages, as in the alert rules. */
 const ANSWERED = new Set(['allow', 'deny']);
 
+/**
+ * Where metrics are read: our registry, or a function that builds one per
+ * read (the primary of `--workers N`: the workers' registries, aggregated).
+ */
+export type RegistrySource = Registry | (() => Promise<Registry>);
+
+export function readableRegistry(source: RegistrySource): Promise<Registry> {
+  return typeof source === 'function' ? source() : Promise.resolve(source);
+}
+
 export interface SamplerOptions {
-  readonly registry: Registry;
+  readonly registry: RegistrySource;
   /** Default 5 s; tests use milliseconds. */
   readonly sampleIntervalMs?: number;
   /** Default 15 min; the buffer holds historyMs / sampleIntervalMs points. */
@@ -60,7 +70,7 @@ export interface Overview {
 export class StatusSampler {
   readonly sampleIntervalMs: number;
   readonly historyMs: number;
-  private readonly registry: Registry;
+  private readonly registry: RegistrySource;
   private readonly points: RingBuffer<Point>;
   private previous: Reading | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -93,7 +103,7 @@ export class StatusSampler {
   private async read(): Promise<void> {
     let reading: Reading;
     try {
-      reading = await readRegistry(this.registry);
+      reading = await readRegistry(await readableRegistry(this.registry));
     } catch {
       // A failed read (a collect() callback threw) leaves a gap, not a wrong rate: start over from the next one.
       this.previous = undefined;

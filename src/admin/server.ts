@@ -10,24 +10,27 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import { errorBody } from '../errors.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { handleApi, type ApiResponse } from './api.js';
 import { checkAdminHost, parseAdminTarget } from './request.js';
-import type { StatusSampler } from './sampler.js';
+import { readableRegistry, type RegistrySource, type StatusSampler } from './sampler.js';
 import { writeSessionPage } from './session-list.js';
 import { STATUS_PAGE, loginPage } from './status-page.js';
 
-export interface AdminDeps {
-  readonly registry: Registry;
-  readonly sessions: SessionRegistry;
+interface AdminCommon {
+  readonly registry: RegistrySource;
   readonly adminToken: string | undefined;
   /** False while draining, before the public listener is up, or (if configured) while the upstream does not answer. */
   readonly isReady: () => Promise<boolean>;
   /** The status page's time series (owned and closed by the app). */
   readonly sampler: StatusSampler;
 }
+
+/** The admin API's answers: this process's session registry (api.ts), or another source (the primary of `--workers N`: cluster/admin-api.ts). */
+export type ApiHandler = (method: string, path: string, query: URLSearchParams) => Promise<ApiResponse>;
+
+export type AdminDeps = AdminCommon & ({ readonly sessions: SessionRegistry } | { readonly api: ApiHandler });
 
 /** The cookie a browser keeps the admin token in (HttpOnly: the page's scripts never see it). */
 export const ADMIN_COOKIE = 'edge_admin';
@@ -132,6 +135,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         send(res, 401, 'application/json', errorBody('EDGE_ERR_UNAUTHORIZED'), UNAUTHORIZED_HEADERS);
         return;
       }
+      if ('api' in deps) return deps.api(method, path, query).then((a) => answerApi(res, a));
       const answer = handleApi(method, path, query, deps);
       return answer instanceof Promise ? answer.then((a) => answerApi(res, a)) : answerApi(res, answer);
     }
@@ -164,10 +168,12 @@ function answerOpenPath(res: ServerResponse, path: string, method: string, deps:
     return;
   }
   if (path === '/readyz') return answerReadiness(res, deps.isReady);
-  return deps.registry.metrics().then(
-    (text) => send(res, 200, deps.registry.contentType, text),
-    (err: unknown) => send(res, 500, 'text/plain', `metrics collection failed: ${(err as Error).message}\n`),
-  );
+  return readableRegistry(deps.registry)
+    .then(async (registry) => ({ type: registry.contentType, text: await registry.metrics() }))
+    .then(
+      ({ type, text }) => send(res, 200, type, text),
+      (err: unknown) => send(res, 500, 'text/plain', `metrics collection failed: ${(err as Error).message}\n`),
+    );
 }
 
 /** /readyz, shared by the admin and (optionally) the public listener. */

@@ -140,6 +140,8 @@ function placeholder(kind: string, values?: readonly string[]): string {
     case 'int':
     case 'count':
       return 'N';
+    case 'intOrAuto':
+      return 'N|auto';
     case 'ratio':
       return '0..1';
     case 'bool':

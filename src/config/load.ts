@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
 import { hostname } from 'node:os';
-import { DEFAULT_STORE, OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
+import { DEFAULT_STORE, MAX_WORKERS, OPTIONS, defaultMaxUngranted, type OptionSpec } from './options.js';
 import type { RulesConfig } from '../auth/rules.js';
 
 import type { BackendConfig, BackendEntry, CacheConfig, CorsConfig, EdgeConfig } from './schema.js';
@@ -111,6 +111,11 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
     case 'int': {
       const n = parseInteger(raw);
       return n !== undefined && n > 0 ? n : fail('a positive integer');
+    }
+    case 'intOrAuto': {
+      if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') return 'auto';
+      const n = parseInteger(raw);
+      return n !== undefined && n > 0 ? n : fail('a positive integer or auto');
     }
     case 'count': {
       const n = parseInteger(raw);
@@ -250,6 +255,8 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new EdgeError('EDGE_ERR_CONFIG', `invalid ${where.get('admin.token')}: too short (${adminToken.length} characters): use at least 16 random characters`);
   }
+  const workers = get<number | 'auto'>('workers');
+  if (workers !== 'auto' && workers > MAX_WORKERS) invalid('workers', `at most ${MAX_WORKERS} (or auto: one per available core)`);
   const webhook = get<string | undefined>('session.closeWebhook');
   const stallTimeout = get<number>('proxy.clientStallTimeout');
   if (stallTimeout > 0 && stallTimeout < MIN_CLIENT_STALL_TIMEOUT_MS) {
@@ -300,6 +307,7 @@ export function buildConfig(sources: ConfigSources): EdgeConfig {
 
   const config: EdgeConfig = {
     listen,
+    workers,
     admin: { listen: adminListen, token: adminToken },
     upstream: {
       origin: upstream.origin,

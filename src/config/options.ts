@@ -5,7 +5,7 @@
  * a setting cannot exist in one place and be missing from another.
  */
 
-export type OptionKind = 'string' | 'url' | 'store' | 'hostport' | 'duration' | 'size' | 'int' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
+export type OptionKind = 'string' | 'url' | 'store' | 'hostport' | 'duration' | 'size' | 'int' | 'intOrAuto' | 'count' | 'ratio' | 'bool' | 'backends' | 'enum' | 'list' | 'regex';
 
 export interface OptionSpec {
   /** Dotted path in the YAML file, e.g. `auth.allowTtl`. */
@@ -46,6 +46,13 @@ export function defaultMaxUngranted(maxEntries: number): number {
   return Math.max(1, Math.ceil(maxEntries * DEFAULT_UNGRANTED_SHARE));
 }
 
+/**
+ * Most worker processes `--workers` accepts (and what `auto` is capped at):
+ * past this many cores one host is better split into several edges (a
+ * process per NUMA node, or several pods) than one primary serving every IPC.
+ */
+export const MAX_WORKERS = 64;
+
 /** No shared store: this process keeps its sessions alone (a single edge). */
 export const DEFAULT_STORE = 'memory';
 /** Every Redis key and pub/sub channel of the edge starts with it (session/redis.ts lists them). */
@@ -69,6 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'listen', flag: '--listen', env: 'EDGE_LISTEN', kind: 'hostport', default: '0.0.0.0:8080', group: 'Listeners', help: 'public listener for players (HOST:PORT)' },
   { path: 'admin.listen', flag: '--admin-listen', env: 'EDGE_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9901', group: 'Listeners', help: 'admin listener: /api/sessions, /metrics, /healthz, /readyz (HOST:PORT)' },
   { path: 'admin.token', flag: '--admin-token', env: 'EDGE_ADMIN_TOKEN', kind: 'string', group: 'Listeners', help: 'bearer token for the admin API; required when --admin-listen is not loopback', secret: true },
+
 
   // Upstream
   { path: 'upstream.url', flag: '--upstream', env: 'EDGE_UPSTREAM', kind: 'url', default: 'http://127.0.0.1:8000', group: 'Upstream (Astra or any HLS / MPEG-TS origin)', help: 'origin to forward to (scheme://host:port, no path)' },
@@ -134,6 +142,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'store.url', flag: '--store', env: 'EDGE_STORE', kind: 'store', default: DEFAULT_STORE, metavar: 'memory|URL', group: 'Fleet', help: 'where the state shared by a fleet lives: memory (this process alone) or redis://[user:pass@]host:port[/db] (rediss:// for TLS): the session table, per-user limits and kicks hold across every edge on it' },
   { path: 'store.prefix', flag: '--store-prefix', env: 'EDGE_STORE_PREFIX', kind: 'string', default: DEFAULT_STORE_PREFIX, group: 'Fleet', help: 'prefix of every Redis key and channel the edge uses (several fleets on one Redis: one prefix each)' },
   { path: 'node.name', flag: '--node-name', env: 'EDGE_NODE_NAME', kind: 'string', group: 'Fleet', help: 'this edge\'s name in the fleet\'s session table (the EDGE column); default: the host name and the listen port, e.g. edge-3:8080' },
+  { path: 'workers', flag: '--workers', env: 'EDGE_WORKERS', kind: 'intOrAuto', metavar: 'N|auto', default: 1, group: 'Fleet', help: `worker processes serving the public listener on every core of the host (auto: one per available core, at most ${MAX_WORKERS}); one primary runs the admin listener; 1: a single process` },
 
   // HLS and proxying
   { path: 'hls.maxPlaylistBytes', flag: '--max-playlist-bytes', env: 'EDGE_MAX_PLAYLIST_BYTES', kind: 'size', default: '1MiB', group: 'HLS and proxying', help: 'largest upstream playlist read into memory for rewriting' },

@@ -123,6 +123,8 @@ export interface StoreConfig {
 
 export interface EdgeConfig {
   readonly listen: HostPort;
+  /** Worker processes (`auto`: one per available core, resolved at start by cluster/workers.ts); 1 = a single process. */
+  readonly workers: number | 'auto';
   readonly admin: { readonly listen: HostPort; readonly token: string | undefined };
   readonly upstream: UpstreamConfig;
   readonly backend: BackendConfig;

@@ -120,7 +120,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const app = createApp(config, { log });
     let urls: { url: string; adminUrl: string };
     try {
-      urls = await app.listen();
+      const listening = await app.listen();
+      urls = { url: listening.url, adminUrl: listening.adminUrl! };
     } catch (err) {
       await app.close(0);
       throw listenError(err as NodeJS.ErrnoException, app) ?? err;

@@ -311,7 +311,8 @@ export class EdgeMetrics {
     this.fanoutDrops = table(FANOUT_DROPS, (reason) => zeroed(drops.labels(reason)));
 
     const storeUp = sources.storeUp;
-    new Gauge({ name: 'edge_store_up', help: 'Whether the fleet\'s shared store (--store redis://...) answers: 1 up (or no shared store: memory), 0 unreachable or too slow (the edge serves from its own state meanwhile).', registers, collect() { this.set(storeUp === undefined || storeUp() ? 1 : 0); } });
+    // aggregator: --workers N sums the workers' metrics (cluster/aggregate.ts); up only if every worker reaches the store.
+    new Gauge({ name: 'edge_store_up', help: 'Whether the fleet\'s shared store (--store redis://...) answers: 1 up (or no shared store: memory), 0 unreachable or too slow (the edge serves from its own state meanwhile).', registers, aggregator: 'min', collect() { this.set(storeUp === undefined || storeUp() ? 1 : 0); } });
     const storeErrors = new Counter({ name: 'edge_store_errors_total', help: 'Calls to the fleet\'s shared store that failed or timed out, and lost connections (op="connect"), by operation.', labelNames: ['op'] as const, registers });
     this.storeErrors = table(STORE_OPS, (op) => zeroed(storeErrors.labels(op)));
     const storeLatency = new Histogram({ name: 'edge_store_latency_seconds', help: 'Time of the calls to the fleet\'s shared store that something waits for: admit (a new session with a per-user limit), find (a session held by another edge), list (the admin API), by operation.', labelNames: ['op'] as const, buckets: STORE_BUCKETS, registers });

@@ -34,6 +34,7 @@ export async function startEdge(file: EdgeFileConfig = {}): Promise<TestEdge> {
   const log = createLogger(config.log.level === 'info' ? 'debug' : config.log.level, sink);
   const app = createApp(config, { log, processMetrics: false });
   const { url, adminUrl } = await app.listen();
+  if (adminUrl === undefined) throw new Error('the test edge has an admin listener');
   return {
     url,
     adminUrl,
