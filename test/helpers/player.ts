@@ -57,8 +57,10 @@ export async function playHlsFor(startUrl: string, durationMs: number, opts: { p
     const res: HttpResult = await httpRequest(url);
     steps.push({ url, status: res.status, bytes: res.body.length });
     if (res.status === 200 && url.split('?')[0]!.endsWith('.m3u8')) {
-      queue.push(...playlistUris(res.body.toString('utf8'), url));
-      queue.push(url);
+      const text = res.body.toString('utf8');
+      queue.push(...playlistUris(text, url));
+      // A live media playlist is reloaded; a master playlist is not (players load it once).
+      if (!text.includes('#EXT-X-STREAM-INF')) queue.push(url);
     }
     await new Promise((r) => setTimeout(r, opts.pauseMs ?? 50));
   }
