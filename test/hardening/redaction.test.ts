@@ -1,9 +1,9 @@
 // Hardening #12, redaction by exact name: secrets (the token parameter, the session marker, URL
 // credentials and query values) never appear in a log line or an error message, whatever the
 // letter case or percent-encoding of their names. Each test is named after what leaked.
+import { REFUSED_PORT } from '../helpers/ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,12 +38,9 @@ function configError(sources: Parameters<typeof buildConfig>[0]): string {
 }
 
 /** A loopback port nothing listens on. */
+/** Nothing listens there (test/helpers/ports.ts). */
 async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return Promise.resolve(REFUSED_PORT);
 }
 
 describe('redaction (hardening #12)', () => {

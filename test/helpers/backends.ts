@@ -1,8 +1,7 @@
 // Shared pieces of the backend tests: a hand-built AuthRequest (every field of src/auth/types.ts),
 // the middleware client options the tests use, a URL nobody listens on, and an afterEach that
 // closes every backend and test server a test started.
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { REFUSED_PORT } from './ports.js';
 import { afterEach, expect } from 'vitest';
 import type { MiddlewareClientOptions } from '../../src/auth/backends/client.js';
 import type { AuthRequest } from '../../src/auth/types.js';
@@ -34,15 +33,9 @@ export function clientOptions(url: string, extra: Partial<MiddlewareClientOption
 }
 
 /** `http://127.0.0.1:<port>` of a port that was just free: connecting to it is refused. */
+/** A URL nothing listens on, and nothing will (test/helpers/ports.ts REFUSED_PORT). */
 export async function refusedUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
+  return Promise.resolve(`http://127.0.0.1:${REFUSED_PORT}`);
 }
 
 /** Registers an afterEach that closes (newest first) everything `track` was given during the test. */

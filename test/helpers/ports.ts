@@ -14,3 +14,11 @@ export function unusedPort(): Promise<number> {
     });
   });
 }
+
+/**
+ * A port where nothing listens and nothing will: tcpmux (1), privileged and unused. A port taken
+ * with `unusedPort()` is released at once, and another test file running in parallel may bind it
+ * before the test connects (seen: a "refused" upstream that answered 200). For "the peer is down"
+ * with no later server on it, use this one.
+ */
+export const REFUSED_PORT = 1;

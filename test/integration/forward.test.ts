@@ -1,10 +1,10 @@
 // The forward path: what goes to the origin, what comes back to the player, and what the edge
 // does when the origin misbehaves or the player walks away mid-response.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { HttpClientError, httpRequest } from '../helpers/client.js';
 import type { TestOriginOptions } from '../helpers/origin.js';
+import { REFUSED_PORT } from '../helpers/ports.js';
 import { useStack, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,12 +18,9 @@ function errorOf(res: { body: Buffer }): unknown {
 }
 
 /** A port on 127.0.0.1 that nothing listens on (bound once, then closed). */
+/** Nothing listens there (test/helpers/ports.ts). */
 async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return Promise.resolve(REFUSED_PORT);
 }
 
 /**
