@@ -9,11 +9,12 @@ import type { Authorizer } from '../auth/authorizer.js';
 import { REASON_UNAVAILABLE } from '../auth/authorizer.js';
 import type { Decision } from '../auth/types.js';
 import type { EdgeConfig } from '../config/schema.js';
-import { EdgeError, errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { EdgeError, type ErrorCode } from '../errors.js';
 import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { Session } from '../session/session.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
+import { ErrorAnswers } from './error-answers.js';
 import { CORS_ALLOWED_METHODS, type CorsPolicy } from './cors.js';
 import type { Forwarder } from './forward.js';
 import { hasDuplicateHost, upstreamRequestHeaders } from './headers.js';
@@ -94,8 +95,7 @@ const STREAM_CAPACITY_HEADERS: readonly string[] = ['retry-after', String(STREAM
 const METHODS_ALLOWED: readonly string[] = ['allow', 'GET, HEAD'];
 const METHODS_ALLOWED_CORS: readonly string[] = ['allow', CORS_ALLOWED_METHODS];
 
-/** Error responses without a variable part, serialized once. */
-const FIXED_BODIES = new Map<ErrorCode, Buffer>(Object.keys(ERROR_CODES).map((code) => [code as ErrorCode, Buffer.from(errorBody(code as ErrorCode))]));
+const NO_HEADERS: readonly string[] = [];
 
 const CLOSE_CONNECTION: readonly string[] = ['connection', 'close'];
 
@@ -128,20 +128,20 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const bypass = config.cache.bypass;
   /** Connections told "Connection: close" whose socket is not closed yet. */
   const closing = new Set<Socket>();
+  const errorAnswers = new ErrorAnswers();
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: readonly string[]): void {
-    const status = ERROR_CODES[code].status;
-    const body = reason === undefined ? FIXED_BODIES.get(code)! : Buffer.from(errorBody(code, reason));
-    const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store'];
-    if (extraHeaders !== undefined) headers.push(...extraHeaders);
+    const answer = errorAnswers.get(code, reason);
+    let headers = answer.headers;
     // A browser player on another origin reads the 403 and its JSON reason instead of "network error" (proxy/cors.ts).
     const corsHeaders = cors?.headersForResponse(res);
-    if (corsHeaders !== undefined) headers.push(...corsHeaders);
-    res.writeHead(status, headers);
-    res.end(body);
+    if (extraHeaders !== undefined || corsHeaders !== undefined) headers = [...headers, ...(extraHeaders ?? NO_HEADERS), ...(corsHeaders ?? NO_HEADERS)];
+    // writeHead reads the array and keeps nothing of it: the shared one is safe to pass.
+    res.writeHead(answer.status, headers as string[]);
+    res.end(answer.body);
     metrics.responseStarted(kind, started);
-    metrics.request(kind, status);
+    metrics.request(kind, answer.status);
   }
 
   function refuse(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision, started: number): void {
