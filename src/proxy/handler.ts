@@ -17,7 +17,7 @@ import { clientIpOf, normalizeIp } from './client-ip.js';
 import { ErrorAnswers } from './error-answers.js';
 import { CORS_ALLOWED_METHODS, type CorsPolicy } from './cors.js';
 import type { Forwarder } from './forward.js';
-import { hasDuplicateHost, upstreamRequestHeaders } from './headers.js';
+import { RequestHead, upstreamRequestHeaders } from './headers.js';
 import { normalizePath } from './path.js';
 import { checkQuery, findParam, removeParam, splitTarget } from './query.js';
 import { isRefusal, refusal } from './refusal.js';
@@ -99,15 +99,6 @@ const NO_HEADERS: readonly string[] = [];
 
 const CLOSE_CONNECTION: readonly string[] = ['connection', 'close'];
 
-/** Does the request head declare a Transfer-Encoding? Scans the raw list: `req.headers` is built lazily, and the hot path never asks for it. */
-function framesBody(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-  }
-  return false;
-}
-
 /** What a request asks for, from its path (`rest` is the named group after the channel, if the pattern has one). */
 export function classifyRequest(path: string, rest: string | undefined, hasRestGroup: boolean): RequestKind {
   if (path.length > 5 && path.slice(-5).toLowerCase() === '.m3u8') return 'playlist';
@@ -129,6 +120,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   /** Connections told "Connection: close" whose socket is not closed yet. */
   const closing = new Set<Socket>();
   const errorAnswers = new ErrorAnswers();
+  const requestHead = new RequestHead();
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: readonly string[]): void {
@@ -273,7 +265,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', path.refused, started);
       return;
     }
-    const unreadable = checkQuery(query) ?? (hasDuplicateHost(req.rawHeaders) ? DUPLICATE_HOST : undefined);
+    const head = requestHead.read(req.rawHeaders);
+    const unreadable = checkQuery(query) ?? (head.duplicateHost ? DUPLICATE_HOST : undefined);
     if (unreadable !== undefined) {
       sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', unreadable.refused, started);
       return;
@@ -282,7 +275,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, started, cors === undefined ? METHODS_ALLOWED : METHODS_ALLOWED_CORS);
       return;
     }
-    if (framesBody(req.rawHeaders)) {
+    if (head.framesBody) {
       // Players send no bodies. A Transfer-Encoding on a GET is either a smuggling attempt or a
       // framing Node rejects only after this handler ran (`gzip` without `chunked`, a broken
       // chunk): refuse before anything is forwarded, and close, since where the next request
@@ -325,7 +318,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       session = sessions.adopt(
         found,
         marker!,
-        { kind: kind === 'stream' ? 'mpegts' : 'hls', clientIp, userAgent: req.headers['user-agent'] ?? '', host: req.headers.host ?? '', referer: req.headers.referer ?? '', token: isRefusal(originalToken) ? undefined : originalToken },
+        { kind: kind === 'stream' ? 'mpegts' : 'hls', clientIp, userAgent: head.userAgent, host: head.host, referer: head.referer, token: isRefusal(originalToken) ? undefined : originalToken },
         now,
       );
     }
@@ -338,18 +331,17 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
         sendError(res, kind, 'EDGE_ERR_BAD_REQUEST', token.refused, started);
         return;
       }
-      const userAgent = req.headers['user-agent'] ?? '';
       session = sessions.joinOrOpen(
         {
           channel,
           kind: kind === 'stream' ? 'mpegts' : 'hls',
           clientIp,
-          userAgent,
-          host: req.headers.host ?? '',
+          userAgent: head.userAgent,
+          host: head.host,
           path,
           query: upstreamQuery,
           token,
-          referer: req.headers.referer ?? '',
+          referer: head.referer,
         },
         now,
       );
