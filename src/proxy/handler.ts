@@ -13,6 +13,7 @@ import { EdgeError, type ErrorCode } from '../errors.js';
 import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { Session } from '../session/session.js';
+import { ChannelMatcher } from './channel.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
 import { ErrorAnswers } from './error-answers.js';
 import { CORS_ALLOWED_METHODS, type CorsPolicy } from './cors.js';
@@ -110,8 +111,7 @@ export function classifyRequest(path: string, rest: string | undefined, hasRestG
 /** The handler returns the continuation of a request that waits for the middleware, so app.ts's crash guard sees its failures. */
 export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void | Promise<void> {
   const { config, sessions, authorizer, forwarder, metrics, trustedProxies, cors } = deps;
-  const pattern = config.session.channelPattern;
-  const hasRestGroup = pattern.source.includes('(?<rest>');
+  const channels = new ChannelMatcher(config.session.channelPattern);
   const param = config.session.param;
   const tokenParam = config.session.tokenParam;
   const bindIp = config.session.bindIp;
@@ -291,13 +291,12 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       else void answerReadiness(res, deps.isReady);
       return;
     }
-    const match = pattern.exec(path);
-    const channel = match?.groups?.['channel'];
-    if (match === null || channel === undefined || channel === '') {
+    if (!channels.match(path)) {
       sendError(res, 'other', 'EDGE_ERR_NO_CHANNEL', undefined, started);
       return;
     }
-    const kind = classifyRequest(path, match.groups?.['rest'], hasRestGroup);
+    const channel = channels.channel;
+    const kind = classifyRequest(path, channels.rest, channels.hasRestGroup);
     const now = Date.now();
     const peerIp = normalizeIp(req.socket.remoteAddress);
     const clientIp = trustedProxies === undefined ? peerIp : clientIpOf(req.socket.remoteAddress, req.headers, trustedProxies);
