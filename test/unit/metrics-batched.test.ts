@@ -79,7 +79,7 @@ describe('EdgeMetrics on batched series', () => {
     metrics.backendCall('mw', 'allow', 0.002);
     expect(await value('edge_requests_total', { kind: 'playlist', code: '4xx' })).toBe(1);
     expect(await value('edge_auth_decisions_total', { result: 'deny', source: 'cache' })).toBe(1);
-    const auth = (await metrics.registry.getSingleMetric('edge_auth_duration_seconds')!.get()).values.filter((v) => v.metricName === 'edge_auth_duration_seconds_count' && v.labels['source'] === 'cache');
+    const auth = (await metrics.registry.getSingleMetric('edge_auth_duration_seconds')!.get()).values.filter((v) => (v as { metricName?: string }).metricName === 'edge_auth_duration_seconds_count' && v.labels['source'] === 'cache');
     expect(auth[0]!.value).toBe(1);
     expect(await value('edge_auth_backend_requests_total', { backend: 'mw', outcome: 'allow' })).toBe(1);
     metrics.request('playlist', 403);
