@@ -104,7 +104,8 @@ export class MiddlewareClient {
     try {
       if (call.readBody) text = await readCapped(body, this.options.maxBodyBytes);
       // Read and discard the rest, at most maxBodyBytes: keeps the connection reusable without trusting its size.
-      else await body.dump({ limit: this.options.maxBodyBytes, signal });
+      // No signal of its own: the request's already destroys the body when the call is aborted.
+      else await body.dump({ limit: this.options.maxBodyBytes });
     } catch {
       text = undefined; // a body cut short does not change the status we already have
     }
