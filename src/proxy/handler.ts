@@ -102,10 +102,22 @@ const CLOSE_CONNECTION: readonly string[] = ['connection', 'close'];
 
 /** What a request asks for, from its path (`rest` is the named group after the channel, if the pattern has one). */
 export function classifyRequest(path: string, rest: string | undefined, hasRestGroup: boolean): RequestKind {
-  if (path.length > 5 && path.slice(-5).toLowerCase() === '.m3u8') return 'playlist';
+  if (path.length > 5 && endsWithM3u8(path)) return 'playlist';
   if (hasRestGroup) return rest === undefined || rest === '' || rest === '/' ? 'stream' : 'segment';
   const last = path.slice(path.lastIndexOf('/') + 1);
   return last.includes('.') ? 'segment' : 'stream';
+}
+
+/** `path` ends with `.m3u8` in any letter case (compared in place: no slice, no lower-cased copy). */
+function endsWithM3u8(path: string): boolean {
+  const at = path.length - 5;
+  return (
+    path.charCodeAt(at) === 0x2e /* . */ &&
+    (path.charCodeAt(at + 1) | 0x20) === 0x6d /* m */ &&
+    path.charCodeAt(at + 2) === 0x33 /* 3 */ &&
+    (path.charCodeAt(at + 3) | 0x20) === 0x75 /* u */ &&
+    path.charCodeAt(at + 4) === 0x38 /* 8 */
+  );
 }
 
 /** The handler returns the continuation of a request that waits for the middleware, so app.ts's crash guard sees its failures. */
@@ -121,6 +133,13 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const closing = new Set<Socket>();
   const errorAnswers = new ErrorAnswers();
   const requestHead = new RequestHead();
+  /** What a forwarded request reports when it is over, one function per kind (made once, not per request). */
+  const countRequest: Readonly<Record<RequestKind, (status: number) => void>> = {
+    playlist: (status) => metrics.request('playlist', status),
+    segment: (status) => metrics.request('segment', status),
+    stream: (status) => metrics.request('stream', status),
+    other: (status) => metrics.request('other', status),
+  };
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: readonly string[]): void {
@@ -196,6 +215,24 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, kind, 'EDGE_ERR_SESSION_LIMIT', 'max_sessions', started);
       return;
     }
+    const method = req.method as 'GET' | 'HEAD';
+    // The edge cache serves playlists and segments, each when enabled, unless cache.bypass matches.
+    const cached = kind === 'playlist' ? deps.playlists !== undefined : kind === 'segment' && deps.segments !== undefined;
+    const bypassed = cached && isBypassed(pathAndQuery);
+    if (kind === 'playlist' && cached && !bypassed) {
+      // The common case first: a fresh playlist, rendered for this session at once. No upstream
+      // headers, observer or closure are built for it; anything else goes the long way below.
+      const sent = deps.playlists!.hit(res, pathAndQuery, method === 'HEAD', session.marker);
+      if (sent >= 0) {
+        metrics.responseStarted(kind, started);
+        if (sent > 0) {
+          session.bytes += sent;
+          metrics.bytesSent(kind, sent);
+        }
+        metrics.request(kind, 200);
+        return;
+      }
+    }
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       upstreamHost: forwarder.upstreamHost,
       clientIp,
@@ -203,34 +240,37 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       fromTrustedProxy: clientIp !== peerIp,
       dropRange: kind === 'playlist',
     });
-    const method = req.method as 'GET' | 'HEAD';
-    const forward = (): void => forwarder.forward(res, { method, pathAndQuery, headers, kind, session, startedAt: started }, (status) => metrics.request(kind, status));
     if (kind === 'stream') {
       const detach = sessions.attachStream(session, res);
       res.once('close', detach);
       // Viewers of one channel share one upstream connection; a HEAD (a probe) is forwarded on its own.
       if (deps.fanout !== undefined && method === 'GET') deps.fanout.join(pathAndQuery, pathAndQuery, headers, res, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
-      else forward();
+      else forward(res, method, pathAndQuery, headers, kind, session, started);
       return;
     }
-    if (kind === 'playlist' ? deps.playlists === undefined : deps.segments === undefined || kind !== 'segment') {
-      forward();
+    if (!cached) {
+      forward(res, method, pathAndQuery, headers, kind, session, started);
       return;
     }
-    if (isBypassed(pathAndQuery)) {
+    if (bypassed) {
       metrics.cacheRequest(kind as 'playlist' | 'segment', 'bypass');
-      forward();
+      forward(res, method, pathAndQuery, headers, kind, session, started);
       return;
     }
     if (kind === 'playlist') {
       deps.playlists!.serve(res, pathAndQuery, headers, method === 'HEAD', session.marker, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
       return;
     }
-    const observer = new RequestObserver(metrics, forwarder, res, kind, session, started, forward);
+    const forwardAlone = (): void => forward(res, method, pathAndQuery, headers, kind, session, started);
+    const observer = new RequestObserver(metrics, forwarder, res, kind, session, started, forwardAlone);
     if (!deps.segments!.serve(res, { head: method === 'HEAD', pathAndQuery, headers, range: req.headers.range }, observer)) {
       metrics.cacheRequest('segment', 'bypass');
-      forward();
+      forwardAlone();
     }
+  }
+
+  function forward(res: ServerResponse, method: 'GET' | 'HEAD', pathAndQuery: string, headers: string[], kind: RequestKind, session: Session, started: number): void {
+    forwarder.forward(res, { method, pathAndQuery, headers, kind, session, startedAt: started }, countRequest[kind]);
   }
 
   function isBypassed(pathAndQuery: string): boolean {
