@@ -45,15 +45,15 @@
  *   new one's cap.
  * Shutdown (`cancel`) aborts everything at once.
  *
- * Per call: one AbortController (the signal the middleware client's request
- * listens to) and one timer (backend.timeout, re-armed for the rest of the
+ * Per call: one CallAbort (the HTTP backends' cancel: backends/client.ts;
+ * any other backend gets an AbortController's signal) and one timer (backend.timeout, re-armed for the rest of the
  * hard limit only when a call outlives it); a listener on the caller's
  * signal only when the caller passed one (the Authorizer passes none: this
  * backend bounds its callers, and shutdown comes through `cancel`).
  */
 import { EdgeError } from '../errors.js';
 import type { BackendLoad, BackendOutcome, EdgeMetrics } from '../metrics/metrics.js';
-import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
+import { CallAbort, type AuthBackend, type AuthRequest, type BackendVerdict } from './types.js';
 
 /**
  * A call its caller stopped waiting for keeps its slot until the middleware
@@ -124,7 +124,7 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
   /** Insertion-ordered: the first is served first; a waiter that gives up leaves in O(1). */
   private readonly queue = new Set<Waiter>();
   /** Every call holding a slot, so shutdown can abort them. */
-  private readonly calls = new Set<AbortController>();
+  private readonly calls = new Set<{ abort(reason: unknown): void }>();
   private readonly abandonMs: number;
   private readonly retryAfterS: number;
   private readonly watch: { unwatch(): void };
@@ -215,7 +215,8 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
    */
   private send(request: AuthRequest, parent: AbortSignal | undefined): Promise<BackendVerdict> {
     const sent = performance.now();
-    const call = new AbortController();
+    // The HTTP backends are cut through a CallAbort; any other through the signal of an AbortController.
+    const call = this.inner.checkAbortable !== undefined ? new CallAbort() : new AbortController();
     this.calls.add(call);
     return new Promise((resolve, reject) => {
       let waiting = true;
@@ -250,7 +251,7 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
         this.release();
         return waiting;
       };
-      this.inner.check(request, call.signal).then(
+      (call instanceof CallAbort ? this.inner.checkAbortable!(request, call) : this.inner.check(request, call.signal)).then(
         (verdict) => {
           if (!end()) return this.metrics.backendCallLate(this.name, 'answered');
           stopWaiting();
@@ -259,7 +260,7 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
         },
         (err: unknown) => {
           const stillWaiting = end();
-          const why = call.signal.reason as unknown;
+          const why = call instanceof CallAbort ? call.reason : (call.signal.reason as unknown);
           if (!stillWaiting) {
             if (!(why instanceof CallCancelled)) this.metrics.backendCallLate(this.name, why instanceof CallAbandoned ? 'abandoned' : 'failed');
             return;
