@@ -6,7 +6,8 @@
 // middleware, pinning, sampling). The robust figure is the SUT's CPU time per request.
 //
 //   npm run build && npx tsx bench/floor.ts [--scenarios a,c,d] [--runs 3] [--duration 5]
-//       [--connections 50] [--edge NAME=DIR]... [--no-n1] [--no-floor] [--nice -10] [--json FILE]
+//       [--connections 50] [--edge NAME=DIR]... [--no-n1] [--no-floor] [--floor-request] [--nice -10]
+//       [--json FILE]
 //
 // --edge NAME=DIR: a build of the edge (DIR/dist/main.js and DIR/package.json; default: this
 // checkout as "edge"). Repeat it for an A/B: e.g. copy dist/ and package.json of the commit before
@@ -16,8 +17,9 @@
 // The floors, each taking the edge's own answer (status, headers, body) so both send the same bytes:
 //   (a) bare Node answering the edge's rewritten ~600-byte playlist;
 //   (c) bare Node answering the edge's 403 JSON;
-//   (d) bare Node making one undici Pool.request to the same middleware (~1 ms, on the load core)
-//       per request, then answering the playlist.
+//   (d) bare Node making one undici Pool request to the same middleware (~1 ms, on the load core)
+//       per request, then answering the playlist; on the dispatch API, as the edge's middleware
+//       client (--floor-request adds the same on Pool.request, undici's promise API).
 // Sends traffic to 127.0.0.1 only; every run is bounded in time; every child is killed on exit.
 import { writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -48,6 +50,8 @@ interface Args {
   edges: { name: string; dir: string }[];
   n1: boolean;
   floor: boolean;
+  /** (d): a second floor on undici's promise API (Pool.request), to show what that API costs. */
+  floorRequest: boolean;
   nice: number;
   json: string | undefined;
 }
@@ -63,7 +67,7 @@ function parseArgs(argv: string[]): Args {
     if (!Number.isFinite(n)) throw new Error(`${f}: expected a number, got ${JSON.stringify(v)}`);
     return n;
   };
-  const known = new Set(['--scenarios', '--runs', '--duration', '--connections', '--edge', '--no-n1', '--no-floor', '--nice', '--json']);
+  const known = new Set(['--scenarios', '--runs', '--duration', '--connections', '--edge', '--no-n1', '--no-floor', '--floor-request', '--nice', '--json']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown flag ${a} (see the header of bench/floor.ts)`);
   const scenarios = (value('--scenarios') ?? 'a,c,d').split(',') as Scenario[];
   for (const s of scenarios) if (s !== 'a' && s !== 'c' && s !== 'd') throw new Error(`--scenarios: a, c or d, got ${JSON.stringify(s)}`);
@@ -85,6 +89,7 @@ function parseArgs(argv: string[]): Args {
     edges,
     n1: !argv.includes('--no-n1'),
     floor: !argv.includes('--no-floor'),
+    floorRequest: argv.includes('--floor-request'),
     nice: Math.round(num('--nice', -10)),
     json: value('--json'),
   };
@@ -125,14 +130,14 @@ function rawGet(url: string): Promise<{ status: number; headers: string[]; body:
   });
 }
 
-async function startFloor(stack: Stack, children: Children, sc: Scenario, answer: { status: number; headers: string[]; body: Buffer }): Promise<{ target: Target; child: Child }> {
+async function startFloor(stack: Stack, children: Children, sc: Scenario, answer: { status: number; headers: string[]; body: Buffer }, name = 'floor', mode = sc === 'd' ? 'auth' : 'fixed'): Promise<{ target: Target; child: Child }> {
   const headers: string[] = [];
   for (let i = 0; i < answer.headers.length; i += 2) if (!NODE_ADDED.has(answer.headers[i]!.toLowerCase())) headers.push(answer.headers[i]!, answer.headers[i + 1]!);
   const file = join(stack.tmp, `floor-${sc}.json`);
   writeFileSync(file, JSON.stringify({ status: answer.status, headers, body: answer.body.toString('base64') }));
-  const args = sc === 'd' ? ['auth', file, stack.middleware.url] : ['fixed', file];
+  const args = mode === 'fixed' ? [mode, file] : [mode, file, stack.middleware.url];
   const cmd = [...stack.pinning.sutPrefix(), process.execPath, '--import', 'tsx', join(ROOT, 'bench/procs/floor.ts'), ...args];
-  const child: Child = children.spawn(`floor-${sc}`, cmd[0]!, cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: Child = children.spawn(`${name}-${sc}`, cmd[0]!, cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   let port = 0;
   await waitFor(`floor-${sc}`, async () => {
     port = Number(/\{"port":(\d+)\}/.exec(child.output())?.[1] ?? 0);
@@ -140,7 +145,7 @@ async function startFloor(stack: Stack, children: Children, sc: Scenario, answer
   }, 30_000, child);
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`floor-${sc}`, () => answers(`${base}/play/ch1/index.m3u8?token=ok-floor-probe`), 10_000, child);
-  return { target: { name: 'floor', kind: 'floor', base, pid: child.pid }, child };
+  return { target: { name, kind: 'floor', base, pid: child.pid }, child };
 }
 
 /** `own`: the processes started for this scenario (N1, floor, edges), stopped by the caller afterwards. */
@@ -165,6 +170,11 @@ async function runScenario(stack: Stack, children: Children, args: Args, sc: Sce
     const floor = await startFloor(stack, children, sc, answer);
     own.push(floor.child);
     targets.push(floor.target);
+    if (sc === 'd' && args.floorRequest) {
+      const promiseApi = await startFloor(stack, children, sc, answer, 'floor-request', 'auth-request');
+      own.push(promiseApi.child);
+      targets.push(promiseApi.target);
+    }
   }
   targets.push(...edges);
 
@@ -273,8 +283,8 @@ function table(sc: Scenario, result: ScenarioResult): string {
   lines.push('');
   // Ratios in requests per CPU-second (N1 µs / X µs): what each would serve with a core to itself.
   const ratio = (a: string, b: string): string => (med[a] === undefined || med[b] === undefined ? '' : `- ${a} / ${b}: **${fmt(med[b].us / med[a].us, 2)}×** in requests per CPU-second (${fmt(med[a].rps / med[b].rps, 2)}× in req/s)`);
-  const edges = result.targets.filter((t) => t !== 'N1' && t !== 'floor');
-  const out = [ratio('floor', 'N1'), ...edges.map((e) => ratio(e, 'N1')), ...edges.map((e) => ratio(e, 'floor'))];
+  const edges = result.targets.filter((t) => t !== 'N1' && !t.startsWith('floor'));
+  const out = [ratio('floor', 'N1'), ratio('floor-request', 'N1'), ...edges.map((e) => ratio(e, 'N1')), ...edges.map((e) => ratio(e, 'floor'))];
   for (let i = 1; i < edges.length; i++) {
     // Paired by round (the two ran seconds apart): steadier than the ratio of medians on a shared machine.
     const perRound: number[] = [];
