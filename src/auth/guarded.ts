@@ -152,7 +152,16 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
     return this.queue.size;
   }
 
-  async check(request: AuthRequest, parent?: AbortSignal): Promise<BackendVerdict> {
+  check(request: AuthRequest, parent?: AbortSignal): Promise<BackendVerdict> {
+    // A free slot (the usual case): sent at once, without the queue's promise and the await's extra turn.
+    if (parent?.aborted !== true && this.slots < this.options.concurrency && this.queue.size === 0) {
+      this.slots++;
+      return this.send(request, parent);
+    }
+    return this.checkQueued(request, parent);
+  }
+
+  private async checkQueued(request: AuthRequest, parent: AbortSignal | undefined): Promise<BackendVerdict> {
     try {
       await this.acquire(parent);
       if (parent?.aborted === true) {
