@@ -21,7 +21,7 @@
 //       per request, then answering the playlist; on the dispatch API, as the edge's middleware
 //       client (--floor-request adds the same on Pool.request, undici's promise API).
 // Sends traffic to 127.0.0.1 only; every run is bounded in time; every child is killed on exit.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import os from 'node:os';
@@ -31,7 +31,7 @@ import { answers, Children, setAutogroupNice, sleep, waitFor, type Child } from 
 import { startEdge } from './harness/edge.js';
 import { machineInfo, pinSelf, planPinning } from './harness/machine.js';
 import { measure, type Sample } from './harness/measure.js';
-import { loadAverage } from './harness/proc.js';
+import { loadAverage, processTree } from './harness/proc.js';
 import { EDGE_FLAGS, THROUGHPUT } from './harness/scenarios.js';
 import { freePort, startStack, type MiddlewareStats, type Stack } from './harness/stack.js';
 import { startWrk, type WrkResult } from './harness/wrk.js';
@@ -39,6 +39,26 @@ import { startWrk, type WrkResult } from './harness/wrk.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 type Scenario = 'a' | 'c' | 'd';
 const MARKER = /edge_session=([A-Za-z0-9_-]+)/;
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** User and system CPU seconds (all threads) of the processes: where a request's time goes, the program or the kernel (its socket writes). */
+function userSystem(pids: readonly number[]): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      user += Number(fields[11]) / USER_HZ;
+      system += Number(fields[12]) / USER_HZ;
+    } catch {
+      // exited
+    }
+  }
+  return { user, system };
+}
+
 /** Headers Node's http server writes itself, on the edge's answers as on the floor's. */
 const NODE_ADDED = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding']);
 
@@ -109,6 +129,9 @@ interface Run {
   p50Ms: number;
   p99Ms: number;
   cpuUsPerReq: number;
+  /** The same split: user (the program) and system (the kernel: socket reads and writes, epoll). */
+  userUsPerReq: number;
+  systemUsPerReq: number;
   requests: number;
   valid: boolean;
   why: string;
@@ -216,12 +239,15 @@ async function runScenario(stack: Stack, children: Children, args: Args, sc: Sce
     for (const t of round % 2 === 0 ? [...targets].reverse() : targets) {
       const url = await urlFor(t);
       const mw0 = await stack.middleware.stats<MiddlewareStats>();
+      const tree = processTree(t.pid);
+      const cpu0 = userSystem(tree);
       const { result: w, sample } = await measure(stack.pinning, t.pid, () => {
         const r = wrk(url, args.durationS);
         return { pid: r.child.pid, done: r.result };
       }, stack.loadSidePids());
+      const cpu1 = userSystem(tree);
       const mw1 = await stack.middleware.stats<MiddlewareStats>();
-      const run = toRun(t.name, round, w, sample, expected, mw1.calls - mw0.calls);
+      const run = toRun(t.name, round, w, sample, expected, mw1.calls - mw0.calls, { user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system });
       runs.push(run);
       log(`  round ${round} ${t.name.padEnd(8)} ${fmt(run.reqPerSec, 0).padStart(7)} req/s  p99 ${fmt(run.p99Ms, 2)} ms  SUT ${fmt(sample.sutCpuPct, 0)} %  ${fmt(run.cpuUsPerReq, 1)} µs/req${sample.noisy ? ` noisy(+${fmt(sample.foreignOnSutCorePct, 0)} %)` : ''}${run.valid ? '' : ` INVALID: ${run.why}`}`);
       await sleep(500);
@@ -230,7 +256,7 @@ async function runScenario(stack: Stack, children: Children, args: Args, sc: Sce
   return { runs, targets: targets.map((t) => t.name), answerBytes: answer.body.length };
 }
 
-function toRun(target: string, round: number, w: WrkResult, sample: Sample, expected: number, middlewareCalls: number): Run {
+function toRun(target: string, round: number, w: WrkResult, sample: Sample, expected: number, middlewareCalls: number, cpu: { user: number; system: number }): Run {
   const socketErrors = w.connectErrors + w.readErrors + w.writeErrors + w.timeouts;
   const wrong = expected >= 400 ? w.requests - w.statusErrors : w.statusErrors;
   const why = [socketErrors > 0 ? `${socketErrors} socket errors` : '', wrong > 0 ? `${wrong} not ${expected}` : ''].filter((x) => x !== '').join(', ');
@@ -241,6 +267,8 @@ function toRun(target: string, round: number, w: WrkResult, sample: Sample, expe
     p50Ms: w.p50Us / 1000,
     p99Ms: w.p99Us / 1000,
     cpuUsPerReq: w.requests === 0 ? 0 : ((sample.sutCpuPct / 100) * sample.elapsedS * 1e6) / w.requests,
+    userUsPerReq: w.requests === 0 ? 0 : (cpu.user * 1e6) / w.requests,
+    systemUsPerReq: w.requests === 0 ? 0 : (cpu.system * 1e6) / w.requests,
     requests: w.requests,
     valid: why === '' && w.requests > 0,
     why,
@@ -267,7 +295,7 @@ interface ScenarioResult {
 }
 
 function table(sc: Scenario, result: ScenarioResult): string {
-  const lines = [`### (${sc}) ${THROUGHPUT[sc].title.replace(/^\([a-d]\) /, '')} (answer body ${result.answerBytes} bytes)`, '', '| target | req/s | p99 ms | SUT core % | CPU µs/req | best run µs/req | runs (µs/req) | checks |', '|---|---|---|---|---|---|---|---|'];
+  const lines = [`### (${sc}) ${THROUGHPUT[sc].title.replace(/^\([a-d]\) /, '')} (answer body ${result.answerBytes} bytes)`, '', '| target | req/s | p99 ms | SUT core % | CPU µs/req | user + system µs/req | best run µs/req | runs (µs/req) | checks |', '|---|---|---|---|---|---|---|---|---|'];
   const med: Record<string, { us: number; rps: number; min: number }> = {};
   for (const name of result.targets) {
     const all = result.runs.filter((r) => r.target === name);
@@ -278,22 +306,27 @@ function table(sc: Scenario, result: ScenarioResult): string {
     const min = Math.min(...valid.map((r) => r.cpuUsPerReq));
     med[name] = { us, rps, min };
     const checks = [all.length - valid.length > 0 ? `INVALID ${all.length - valid.length}/${all.length}` : '', all.some((r) => r.sample.noisy) ? `noisy ${all.filter((r) => r.sample.noisy).length}/${all.length}` : '', all.some((r) => r.sample.loadBound) ? `load-bound ${all.filter((r) => r.sample.loadBound).length}/${all.length}` : ''].filter((x) => x !== '').join(', ');
-    lines.push(`| ${name} | ${fmt(rps, 0)} | ${fmt(median(valid.map((r) => r.p99Ms)), 2)} | ${fmt(median(valid.map((r) => r.sample.sutCpuPct)), 0)} | **${fmt(us, 1)}** | ${fmt(min, 1)} | ${all.map((r) => fmt(r.cpuUsPerReq, 1)).join(', ')} | ${checks} |`);
+    lines.push(`| ${name} | ${fmt(rps, 0)} | ${fmt(median(valid.map((r) => r.p99Ms)), 2)} | ${fmt(median(valid.map((r) => r.sample.sutCpuPct)), 0)} | **${fmt(us, 1)}** | ${fmt(median(valid.map((r) => r.userUsPerReq)), 1)} + ${fmt(median(valid.map((r) => r.systemUsPerReq)), 1)} | ${fmt(min, 1)} | ${all.map((r) => fmt(r.cpuUsPerReq, 1)).join(', ')} | ${checks} |`);
   }
   lines.push('');
   // Ratios in requests per CPU-second (N1 µs / X µs): what each would serve with a core to itself.
-  const ratio = (a: string, b: string): string => (med[a] === undefined || med[b] === undefined ? '' : `- ${a} / ${b}: **${fmt(med[b].us / med[a].us, 2)}×** in requests per CPU-second (${fmt(med[a].rps / med[b].rps, 2)}× in req/s)`);
+  // Paired by round (the two ran seconds apart): steadier than the ratio of medians on a shared machine.
+  const paired = (a: string, b: string): number[] => {
+    const out: number[] = [];
+    for (const r of result.runs.filter((x) => x.target === a && x.valid)) {
+      const other = result.runs.find((x) => x.target === b && x.round === r.round && x.valid);
+      if (other !== undefined) out.push(other.cpuUsPerReq / r.cpuUsPerReq);
+    }
+    return out;
+  };
+  const ratio = (a: string, b: string): string => {
+    if (med[a] === undefined || med[b] === undefined) return '';
+    const rounds = paired(a, b);
+    return `- ${a} / ${b}: **${fmt(med[b].us / med[a].us, 2)}×** in requests per CPU-second (${fmt(med[a].rps / med[b].rps, 2)}× in req/s); paired by round: median ${fmt(median(rounds), 2)}× (${rounds.map((x) => fmt(x, 2)).join(', ')})`;
+  };
   const edges = result.targets.filter((t) => t !== 'N1' && !t.startsWith('floor'));
   const out = [ratio('floor', 'N1'), ratio('floor-request', 'N1'), ...edges.map((e) => ratio(e, 'N1')), ...edges.map((e) => ratio(e, 'floor'))];
-  for (let i = 1; i < edges.length; i++) {
-    // Paired by round (the two ran seconds apart): steadier than the ratio of medians on a shared machine.
-    const perRound: number[] = [];
-    for (const r of result.runs.filter((x) => x.target === edges[i] && x.valid)) {
-      const base = result.runs.find((x) => x.target === edges[0] && x.round === r.round && x.valid);
-      if (base !== undefined) perRound.push(base.cpuUsPerReq / r.cpuUsPerReq);
-    }
-    out.push(`${ratio(edges[i]!, edges[0]!)}; best runs: **${fmt(med[edges[0]!]!.min / med[edges[i]!]!.min, 2)}×**; paired by round: median ${fmt(median(perRound), 2)}× (${perRound.map((x) => fmt(x, 2)).join(', ')})`);
-  }
+  for (let i = 1; i < edges.length; i++) out.push(`${ratio(edges[i]!, edges[0]!)}; best runs: **${fmt(med[edges[0]!]!.min / med[edges[i]!]!.min, 2)}×**`);
   lines.push(...out.filter((x) => x !== ''));
   return lines.join('\n');
 }
