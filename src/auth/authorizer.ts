@@ -159,12 +159,14 @@ export class Authorizer {
       totalClients: this.sessions.table.size,
       referer: session.referer,
     };
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT')), this.backendTimeoutMs);
-    this.inflight.add(controller);
     const backend = this.backend;
+    // A backend that bounds its callers (GuardedBackend, and several of them) needs no timer or signal
+    // of ours per call: it settles within its own bound, and close() cancels it (backend.cancel()).
+    const controller = backend.boundsCallers === true ? undefined : new AbortController();
+    const timer = controller === undefined ? undefined : setTimeout(() => controller.abort(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT')), this.backendTimeoutMs);
+    if (controller !== undefined) this.inflight.add(controller);
     try {
-      const verdict = await backend.check(request, controller.signal);
+      const verdict = await backend.check(request, controller?.signal);
       // Several middlewares name the one that decided (auth/parallel.ts); one is the backend itself.
       return { backend: backend.name, ...verdict, source: 'backend', decidedAt: this.now() };
     } catch (err) {
@@ -180,8 +182,10 @@ export class Authorizer {
       );
       return this.fallback(session, REASON_UNAVAILABLE, code);
     } finally {
-      clearTimeout(timer);
-      this.inflight.delete(controller);
+      if (controller !== undefined) {
+        clearTimeout(timer);
+        this.inflight.delete(controller);
+      }
     }
   }
 

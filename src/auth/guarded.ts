@@ -44,10 +44,16 @@
  *   old one's late calls, which run out (within the same limit) beside the
  *   new one's cap.
  * Shutdown (`cancel`) aborts everything at once.
+ *
+ * Per call: one CallAbort (the HTTP backends' cancel: backends/client.ts;
+ * any other backend gets an AbortController's signal) and one timer (backend.timeout, re-armed for the rest of the
+ * hard limit only when a call outlives it); a listener on the caller's
+ * signal only when the caller passed one (the Authorizer passes none: this
+ * backend bounds its callers, and shutdown comes through `cancel`).
  */
 import { EdgeError } from '../errors.js';
 import type { BackendLoad, BackendOutcome, EdgeMetrics } from '../metrics/metrics.js';
-import type { AuthBackend, AuthRequest, BackendVerdict } from './types.js';
+import { CallAbort, type AuthBackend, type AuthRequest, type BackendVerdict } from './types.js';
 
 /**
  * A call its caller stopped waiting for keeps its slot until the middleware
@@ -112,11 +118,13 @@ interface Waiter {
 
 export class GuardedBackend implements AuthBackend, BackendLoad {
   readonly name: string;
+  /** A caller waits at most callerBoundMs, and `cancel` ends every call. */
+  readonly boundsCallers = true;
   private slots = 0;
   /** Insertion-ordered: the first is served first; a waiter that gives up leaves in O(1). */
   private readonly queue = new Set<Waiter>();
   /** Every call holding a slot, so shutdown can abort them. */
-  private readonly calls = new Set<AbortController>();
+  private readonly calls = new Set<{ abort(reason: unknown): void }>();
   private readonly abandonMs: number;
   private readonly retryAfterS: number;
   private readonly watch: { unwatch(): void };
@@ -144,10 +152,19 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
     return this.queue.size;
   }
 
-  async check(request: AuthRequest, parent: AbortSignal): Promise<BackendVerdict> {
+  check(request: AuthRequest, parent?: AbortSignal): Promise<BackendVerdict> {
+    // A free slot (the usual case): sent at once, without the queue's promise and the await's extra turn.
+    if (parent?.aborted !== true && this.slots < this.options.concurrency && this.queue.size === 0) {
+      this.slots++;
+      return this.send(request, parent);
+    }
+    return this.checkQueued(request, parent);
+  }
+
+  private async checkQueued(request: AuthRequest, parent: AbortSignal | undefined): Promise<BackendVerdict> {
     try {
       await this.acquire(parent);
-      if (parent.aborted) {
+      if (parent?.aborted === true) {
         // Aborted between the grant and here: the slot goes to the next waiter, unused.
         this.release();
         throw this.whyLeft(parent, 'gave up as a slot came free');
@@ -160,8 +177,8 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
   }
 
   /** A slot, or a rejection: CallShed when none came free in time or the queue is full, CallCancelled when the caller cancelled. */
-  private acquire(parent: AbortSignal): Promise<void> {
-    if (parent.aborted) return Promise.reject(this.whyLeft(parent, 'gave up before queueing'));
+  private acquire(parent: AbortSignal | undefined): Promise<void> {
+    if (parent?.aborted === true) return Promise.reject(this.whyLeft(parent, 'gave up before queueing'));
     if (this.slots < this.options.concurrency) {
       this.slots++;
       return Promise.resolve();
@@ -171,7 +188,7 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
       const done = (): void => {
         this.queue.delete(waiter);
         clearTimeout(timer);
-        parent.removeEventListener('abort', onAbort);
+        parent?.removeEventListener('abort', onAbort);
       };
       const waiter: Waiter = {
         grant: () => {
@@ -185,12 +202,12 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
           this.idleCheck();
         },
       };
-      const onAbort = (): void => waiter.leave(this.whyLeft(parent, 'gave up while queued'));
+      const onAbort = (): void => waiter.leave(this.whyLeft(parent!, 'gave up while queued'));
       const timer = setTimeout(
         () => waiter.leave(new CallShed(`${this.name}: no free slot within ${this.options.timeoutMs} ms (backend.concurrency ${this.options.concurrency}, ${this.queue.size} waiting)`, this.retryAfterS)),
         this.options.timeoutMs,
       );
-      parent.addEventListener('abort', onAbort, { once: true });
+      parent?.addEventListener('abort', onAbort, { once: true });
       this.queue.add(waiter);
     });
   }
@@ -205,58 +222,62 @@ export class GuardedBackend implements AuthBackend, BackendLoad {
    * timeout after backend.timeout, or its own cancellation; the call itself
    * keeps the slot until the exchange is over (or abandoned).
    */
-  private send(request: AuthRequest, parent: AbortSignal): Promise<BackendVerdict> {
+  private send(request: AuthRequest, parent: AbortSignal | undefined): Promise<BackendVerdict> {
     const sent = performance.now();
-    const seconds = (): number => (performance.now() - sent) / 1000;
-    const call = new AbortController();
+    // The HTTP backends are cut through a CallAbort; any other through the signal of an AbortController.
+    const call = this.inner.checkAbortable !== undefined ? new CallAbort() : new AbortController();
     this.calls.add(call);
-    const abandon = setTimeout(() => call.abort(new CallAbandoned(`${this.name}: no answer within ${this.abandonMs} ms, connection closed`)), this.abandonMs);
     return new Promise((resolve, reject) => {
       let waiting = true;
+      let over = false;
       const stopWaiting = (): void => {
         waiting = false;
-        clearTimeout(deadline);
-        parent.removeEventListener('abort', onParent);
+        parent?.removeEventListener('abort', onParent);
       };
       const timedOut = (cause?: unknown): void => {
         stopWaiting();
-        this.metrics.backendCall(this.name, 'timeout', seconds());
+        this.metrics.backendCall(this.name, 'timeout', (performance.now() - sent) / 1000);
         reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', `${this.name}: no answer within ${this.options.timeoutMs} ms`, { cause }));
       };
-      const deadline = setTimeout(timedOut, this.options.timeoutMs);
+      // One timer: the caller's backend.timeout, then (a call still on the wire) the rest of the hard limit.
+      let timer = setTimeout(() => {
+        if (waiting) timedOut();
+        if (!over) timer = setTimeout(() => call.abort(new CallAbandoned(`${this.name}: no answer within ${this.abandonMs} ms, connection closed`)), this.abandonMs - this.options.timeoutMs);
+      }, this.options.timeoutMs);
       const onParent = (): void => {
         // A call we cancelled (another backend already allowed, shutdown) is not a failure of this one.
-        if (parent.reason instanceof CallCancelled) {
+        if (parent!.reason instanceof CallCancelled) {
           stopWaiting();
-          reject(parent.reason);
-        } else timedOut(parent.reason);
+          reject(parent!.reason);
+        } else timedOut(parent!.reason);
       };
-      parent.addEventListener('abort', onParent, { once: true });
+      parent?.addEventListener('abort', onParent, { once: true });
 
-      const over = (): void => {
-        clearTimeout(abandon);
+      const end = (): boolean => {
+        over = true;
+        clearTimeout(timer);
         this.calls.delete(call);
         this.release();
+        return waiting;
       };
-      this.inner.check(request, call.signal).then(
+      (call instanceof CallAbort ? this.inner.checkAbortable!(request, call) : this.inner.check(request, call.signal)).then(
         (verdict) => {
-          over();
-          if (!waiting) return this.metrics.backendCallLate(this.name, 'answered');
+          if (!end()) return this.metrics.backendCallLate(this.name, 'answered');
           stopWaiting();
-          this.metrics.backendCall(this.name, verdict.allow ? 'allow' : 'deny', seconds(), verdict.allow ? undefined : verdict.reason);
+          this.metrics.backendCall(this.name, verdict.allow ? 'allow' : 'deny', (performance.now() - sent) / 1000, verdict.allow ? undefined : verdict.reason);
           resolve(verdict);
         },
         (err: unknown) => {
-          over();
-          const why = call.signal.reason as unknown;
-          if (!waiting) {
+          const stillWaiting = end();
+          const why = call instanceof CallAbort ? call.reason : (call.signal.reason as unknown);
+          if (!stillWaiting) {
             if (!(why instanceof CallCancelled)) this.metrics.backendCallLate(this.name, why instanceof CallAbandoned ? 'abandoned' : 'failed');
             return;
           }
           stopWaiting();
           if (why instanceof CallCancelled) return reject(why);
           const e = err instanceof EdgeError ? err : new EdgeError('EDGE_ERR_BACKEND_RESET', (err as Error).message, { cause: err });
-          this.metrics.backendCall(this.name, OUTCOME[e.code] ?? 'invalid', seconds());
+          this.metrics.backendCall(this.name, OUTCOME[e.code] ?? 'invalid', (performance.now() - sent) / 1000);
           reject(e);
         },
       );

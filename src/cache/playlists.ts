@@ -79,6 +79,18 @@ export class PlaylistCache {
     return this.answers.size;
   }
 
+  /**
+   * The hot path's common case: a fresh 200 playlist for `pathAndQuery`, rendered for `marker` and
+   * sent at once. Returns the body bytes sent (0 for HEAD), or -1 when there is none (nothing was
+   * sent: the caller goes through `serve`, with the upstream headers and an observer).
+   */
+  hit(res: ServerResponse, pathAndQuery: string, head: boolean, marker: string): number {
+    const answer = this.answers.get(pathAndQuery);
+    if (answer === undefined || answer.template === undefined || answer.status !== 200 || answer.expiresAt <= this.now()) return -1;
+    this.options.onResult('hit');
+    return this.write(res, answer, head, marker, 'hit');
+  }
+
   /** Serves `marker`'s copy of the playlist at `pathAndQuery` (the upstream URL, also the key). */
   serve(res: ServerResponse, pathAndQuery: string, headers: readonly string[], head: boolean, marker: string, observer: ResponseObserver): void {
     const answer = this.answers.get(pathAndQuery);
@@ -140,18 +152,25 @@ export class PlaylistCache {
   }
 
   private send(res: ServerResponse, answer: PlaylistAnswer, head: boolean, marker: string, result: CacheResult, observer: ResponseObserver): void {
+    const sent = this.write(res, answer, head, marker, result);
+    observer.started(answer.status);
+    if (!head) observer.sent(sent);
+    observer.finished(answer.status, true);
+  }
+
+  /** Writes the whole answer; returns the body bytes sent. */
+  private write(res: ServerResponse, answer: PlaylistAnswer, head: boolean, marker: string, result: CacheResult): number {
     const body = answer.template !== undefined ? renderPlaylist(answer.template, marker) : answer.raw!;
     const headers = answer.headers.slice();
     headers.push('content-length', String(body.length));
     if (this.options.xCache) headers.push('x-cache', X_CACHE[result]);
     res.writeHead(answer.status, this.options.decorate(res, headers));
-    observer.started(answer.status);
-    if (head) res.end();
-    else {
-      res.end(body);
-      observer.sent(body.length);
+    if (head) {
+      res.end();
+      return 0;
     }
-    observer.finished(answer.status, true);
+    res.end(body);
+    return body.length;
   }
 
   close(): void {

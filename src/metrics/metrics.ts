@@ -6,6 +6,7 @@
  * dashboards show 0 rather than "no data".
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BatchedCounter, BatchedHistogram, type Inc, type Observe } from './batched.js';
 import { STORE_TIERS, type StoreTier, type TierStats } from '../session/store.js';
 
 export type RequestKind = 'playlist' | 'segment' | 'stream' | 'other';
@@ -65,13 +66,6 @@ const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 const AUTH_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface Inc {
-  inc(value?: number): void;
-}
-interface Observe {
-  observe(value: number): void;
-}
-
 /** A guarded middleware's load, read at scrape time (auth/guarded.ts). */
 export interface BackendLoad {
   readonly name: string;
@@ -124,8 +118,10 @@ export class EdgeMetrics {
   private readonly bytes: Record<RequestKind, Inc>;
   private readonly stalls: Record<RequestKind, Inc>;
   private readonly streamLimits: Record<StreamLimit, Inc>;
-  private readonly backendRequests: Counter<'backend' | 'outcome'>;
-  private readonly backendDuration: Histogram<'backend'>;
+  private readonly backendRequests: BatchedCounter<'backend' | 'outcome'>;
+  private readonly backendDuration: BatchedHistogram;
+  /** Each configured middleware's series, made once (backendConfigured). */
+  private readonly backendSeries = new Map<string, { readonly outcomes: Record<BackendOutcome, Inc>; readonly duration: Observe }>();
   private readonly backendDenials: Counter<'backend' | 'reason'>;
   private readonly backendShed: Counter<'backend'>;
   private readonly backendLate: Counter<'backend' | 'end'>;
@@ -151,32 +147,27 @@ export class EdgeMetrics {
       for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     }
 
-    const requests = new Counter({ name: 'edge_requests_total', help: 'Client requests answered, by kind and status class.', labelNames: ['kind', 'code'] as const, registers });
-    this.requests = table(REQUEST_KINDS, (kind) => table(STATUS_CLASSES, (code) => zeroed(requests.labels(kind, code))));
+    // The metrics of every request, session and middleware call are batched (batched.ts): plain numbers here, prom-client's at each read.
+    const requests = new BatchedCounter({ name: 'edge_requests_total', help: 'Client requests answered, by kind and status class.', labelNames: ['kind', 'code'] as const, registers });
+    this.requests = table(REQUEST_KINDS, (kind) => table(STATUS_CLASSES, (code) => requests.series(kind, code)));
 
-    const requestDuration = new Histogram({ name: 'edge_request_duration_seconds', help: 'Time to the first response byte to the client (response headers), by kind.', labelNames: ['kind'] as const, buckets: LATENCY_BUCKETS, registers });
-    this.requestDuration = table(REQUEST_KINDS, (kind) => {
-      requestDuration.zero({ kind });
-      return requestDuration.labels(kind);
-    });
+    const requestDuration = new BatchedHistogram({ name: 'edge_request_duration_seconds', help: 'Time to the first response byte to the client (response headers), by kind.', labelNames: ['kind'], buckets: LATENCY_BUCKETS, registers });
+    this.requestDuration = table(REQUEST_KINDS, (kind) => requestDuration.series(kind));
 
-    const decisions = new Counter({
+    const decisions = new BatchedCounter({
       name: 'edge_auth_decisions_total',
       help: 'Requests authorized, by result and where the decision applied to each came from: backend (this request waited for a middleware call), coalesced (joined another request\'s call), cache (a stored middleware answer, or a stored rule decision), rule (a local rule decided for this request), default (the default action, made for this request or stored: the middleware was unavailable or none is configured).',
       labelNames: ['result', 'source'] as const,
       registers,
     });
-    this.decisions = table(DECISION_RESULTS, (result) => table(DECISION_SOURCES, (source) => zeroed(decisions.labels(result, source))));
+    this.decisions = table(DECISION_RESULTS, (result) => table(DECISION_SOURCES, (source) => decisions.series(result, source)));
 
-    const authDuration = new Histogram({ name: 'edge_auth_duration_seconds', help: 'Time of the whole authorize step per request, by decision source.', labelNames: ['source'] as const, buckets: AUTH_BUCKETS, registers });
-    this.authDuration = table(DECISION_SOURCES, (source) => {
-      authDuration.zero({ source });
-      return authDuration.labels(source);
-    });
+    const authDuration = new BatchedHistogram({ name: 'edge_auth_duration_seconds', help: 'Time of the whole authorize step per request, by decision source.', labelNames: ['source'], buckets: AUTH_BUCKETS, registers });
+    this.authDuration = table(DECISION_SOURCES, (source) => authDuration.series(source));
 
-    this.backendRequests = new Counter({ name: 'edge_auth_backend_requests_total', help: 'Middleware calls by backend and outcome.', labelNames: ['backend', 'outcome'] as const, registers });
+    this.backendRequests = new BatchedCounter({ name: 'edge_auth_backend_requests_total', help: 'Middleware calls by backend and outcome.', labelNames: ['backend', 'outcome'] as const, registers });
     this.backendDenials = new Counter({ name: 'edge_auth_backend_denials_total', help: 'Middleware denies by backend and reason code.', labelNames: ['backend', 'reason'] as const, registers });
-    this.backendDuration = new Histogram({ name: 'edge_auth_backend_duration_seconds', help: 'Middleware call duration by backend.', labelNames: ['backend'] as const, buckets: LATENCY_BUCKETS, registers });
+    this.backendDuration = new BatchedHistogram({ name: 'edge_auth_backend_duration_seconds', help: 'Middleware call duration by backend.', labelNames: ['backend'], buckets: LATENCY_BUCKETS, registers });
 
     this.backendShed = new Counter({ name: 'edge_auth_backend_shed_total', help: 'Calls the edge never sent to this middleware: no free slot (backend.concurrency) within backend.timeout, or the queue full.', labelNames: ['backend'] as const, registers });
     this.backendLate = new Counter({
@@ -220,12 +211,12 @@ export class EdgeMetrics {
       registers,
     });
 
-    const upstream = new Counter({ name: 'edge_upstream_requests_total', help: 'Requests forwarded upstream, by outcome.', labelNames: ['outcome'] as const, registers });
-    this.upstream = table(UPSTREAM_OUTCOMES, (outcome) => zeroed(upstream.labels(outcome)));
-    this.upstreamDuration = new Histogram({ name: 'edge_upstream_duration_seconds', help: 'Time to upstream response headers.', buckets: LATENCY_BUCKETS, registers });
+    const upstream = new BatchedCounter({ name: 'edge_upstream_requests_total', help: 'Requests forwarded upstream, by outcome.', labelNames: ['outcome'] as const, registers });
+    this.upstream = table(UPSTREAM_OUTCOMES, (outcome) => upstream.series(outcome));
+    this.upstreamDuration = new BatchedHistogram({ name: 'edge_upstream_duration_seconds', help: 'Time to upstream response headers.', buckets: LATENCY_BUCKETS, registers }).series();
 
-    const bytes = new Counter({ name: 'edge_bytes_sent_total', help: 'Body bytes sent to clients, by kind.', labelNames: ['kind'] as const, registers });
-    this.bytes = table(REQUEST_KINDS, (kind) => zeroed(bytes.labels(kind)));
+    const bytes = new BatchedCounter({ name: 'edge_bytes_sent_total', help: 'Body bytes sent to clients, by kind.', labelNames: ['kind'] as const, registers });
+    this.bytes = table(REQUEST_KINDS, (kind) => bytes.series(kind));
 
     const stalls = new Counter({ name: 'edge_client_stalls_total', help: 'Clients dropped for accepting no bytes for proxy.clientStallTimeout (their upstream request released), by kind.', labelNames: ['kind'] as const, registers });
     this.stalls = table(REQUEST_KINDS, (kind) => zeroed(stalls.labels(kind)));
@@ -250,14 +241,14 @@ export class EdgeMetrics {
         this.set({ kind: 'mpegts' }, counts.mpegts);
       },
     });
-    this.opened = new Counter({ name: 'edge_sessions_opened_total', help: 'Sessions opened: once per session (its first request that was allowed).', registers });
-    this.resumed = new Counter({
+    this.opened = new BatchedCounter({ name: 'edge_sessions_opened_total', help: 'Sessions opened: once per session (its first request that was allowed).', registers }).series();
+    this.resumed = new BatchedCounter({
       name: 'edge_sessions_resumed_total',
       help: 'Closed sessions opened again on their kept decision (an MPEG-TS reconnect, an HLS player back from idling); opened + resumed - closed = active.',
       registers,
-    });
-    const closed = new Counter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
-    this.closed = table(CLOSE_REASONS, (reason) => zeroed(closed.labels(reason)));
+    }).series();
+    const closed = new BatchedCounter({ name: 'edge_sessions_closed_total', help: 'Sessions closed, by reason.', labelNames: ['reason'] as const, registers });
+    this.closed = table(CLOSE_REASONS, (reason) => closed.series(reason));
 
     const internal = new Counter({ name: 'edge_internal_errors_total', help: 'Requests whose handler threw or rejected unexpectedly (answered 500, the edge kept running), by listener.', labelNames: ['listener'] as const, registers });
     this.internalErrors = table(LISTENERS, (listener) => zeroed(internal.labels(listener)));
@@ -288,10 +279,10 @@ export class EdgeMetrics {
 
     this.adopted = new Counter({ name: 'edge_sessions_adopted_total', help: "Sessions this edge rebuilt from another edge's signed marker (session.secret), without a middleware call.", registers });
 
-    const cacheRequests = new Counter({ name: 'edge_cache_requests_total', help: 'Playlist and segment requests by what the edge cache did: hit, miss (fetched upstream), coalesced (joined a fetch under way), bypass (not cacheable or opted out).', labelNames: ['kind', 'result'] as const, registers });
-    this.cacheRequests = table(CACHE_KINDS, (kind) => table(CACHE_RESULTS, (result) => zeroed(cacheRequests.labels(kind, result))));
-    const upstreamBytes = new Counter({ name: 'edge_upstream_bytes_total', help: 'Body bytes received from the upstream, by kind (what the origin served us, whatever the number of viewers).', labelNames: ['kind'] as const, registers });
-    this.upstreamBytes = table(REQUEST_KINDS, (kind) => zeroed(upstreamBytes.labels(kind)));
+    const cacheRequests = new BatchedCounter({ name: 'edge_cache_requests_total', help: 'Playlist and segment requests by what the edge cache did: hit, miss (fetched upstream), coalesced (joined a fetch under way), bypass (not cacheable or opted out).', labelNames: ['kind', 'result'] as const, registers });
+    this.cacheRequests = table(CACHE_KINDS, (kind) => table(CACHE_RESULTS, (result) => cacheRequests.series(kind, result)));
+    const upstreamBytes = new BatchedCounter({ name: 'edge_upstream_bytes_total', help: 'Body bytes received from the upstream, by kind (what the origin served us, whatever the number of viewers).', labelNames: ['kind'] as const, registers });
+    this.upstreamBytes = table(REQUEST_KINDS, (kind) => upstreamBytes.series(kind));
     const cache = sources.cache;
     new Gauge({ name: 'edge_cache_bytes', help: 'Bytes of bodies held by the edge cache (complete and being fetched).', registers, collect() { this.set(cache?.bytes ?? 0); } });
     new Gauge({ name: 'edge_cache_entries', help: 'Entries in the edge cache.', registers, collect() { this.set(cache?.entries ?? 0); } });
@@ -384,10 +375,12 @@ export class EdgeMetrics {
 
   /** A configured middleware: its series exist at zero from the start. */
   backendConfigured(backend: string): void {
-    for (const outcome of BACKEND_OUTCOMES) this.backendRequests.labels(backend, outcome).inc(0);
+    // Once per name: a SIGHUP that rebuilds a backend of the same name keeps counting on its series.
+    if (!this.backendSeries.has(backend)) {
+      this.backendSeries.set(backend, { outcomes: table(BACKEND_OUTCOMES, (outcome) => this.backendRequests.series(backend, outcome)), duration: this.backendDuration.series(backend) });
+    }
     for (const end of LATE_ENDS) this.backendLate.labels(backend, end).inc(0);
     this.backendShed.labels(backend).inc(0);
-    this.backendDuration.zero({ backend });
   }
 
   /** A middleware's slots and queue, read at every scrape until `unwatch` (edge_auth_backend_in_flight, _queued). */
@@ -413,8 +406,13 @@ export class EdgeMetrics {
 
   /** `denyReason`: the backend's reason code (`backend_403`, Smarty's `expired`…): a small set per backend type. */
   backendCall(backend: string, outcome: BackendOutcome, seconds: number, denyReason?: string): void {
-    this.backendRequests.labels(backend, outcome).inc();
-    this.backendDuration.labels(backend).observe(seconds);
+    let series = this.backendSeries.get(backend);
+    if (series === undefined) {
+      this.backendConfigured(backend);
+      series = this.backendSeries.get(backend)!;
+    }
+    series.outcomes[outcome].inc();
+    series.duration.observe(seconds);
     if (denyReason !== undefined) this.backendDenials.labels(backend, this.boundedReason(denyReason)).inc();
   }
 

@@ -9,14 +9,16 @@ import type { Authorizer } from '../auth/authorizer.js';
 import { REASON_UNAVAILABLE } from '../auth/authorizer.js';
 import type { Decision } from '../auth/types.js';
 import type { EdgeConfig } from '../config/schema.js';
-import { EdgeError, errorBody, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { EdgeError, type ErrorCode } from '../errors.js';
 import type { DecisionMetricSource, EdgeMetrics, RequestKind } from '../metrics/metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { Session, joinKeyOf, type SessionOrigin } from '../session/session.js';
+import { ChannelMatcher } from './channel.js';
 import { clientIpOf, normalizeIp } from './client-ip.js';
+import { ErrorAnswers } from './error-answers.js';
 import { CORS_ALLOWED_METHODS, type CorsPolicy } from './cors.js';
 import type { Forwarder } from './forward.js';
-import { hasDuplicateHost, upstreamRequestHeaders } from './headers.js';
+import { RequestHead, upstreamRequestHeaders } from './headers.js';
 import { normalizePath } from './path.js';
 import { checkQuery, findParam, removeParam, splitTarget } from './query.js';
 import { isRefusal, refusal } from './refusal.js';
@@ -94,33 +96,34 @@ const STREAM_CAPACITY_HEADERS: readonly string[] = ['retry-after', String(STREAM
 const METHODS_ALLOWED: readonly string[] = ['allow', 'GET, HEAD'];
 const METHODS_ALLOWED_CORS: readonly string[] = ['allow', CORS_ALLOWED_METHODS];
 
-/** Error responses without a variable part, serialized once. */
-const FIXED_BODIES = new Map<ErrorCode, Buffer>(Object.keys(ERROR_CODES).map((code) => [code as ErrorCode, Buffer.from(errorBody(code as ErrorCode))]));
+const NO_HEADERS: readonly string[] = [];
 
 const CLOSE_CONNECTION: readonly string[] = ['connection', 'close'];
 
-/** Does the request head declare a Transfer-Encoding? Scans the raw list: `req.headers` is built lazily, and the hot path never asks for it. */
-function framesBody(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-  }
-  return false;
-}
-
 /** What a request asks for, from its path (`rest` is the named group after the channel, if the pattern has one). */
 export function classifyRequest(path: string, rest: string | undefined, hasRestGroup: boolean): RequestKind {
-  if (path.length > 5 && path.slice(-5).toLowerCase() === '.m3u8') return 'playlist';
+  if (path.length > 5 && endsWithM3u8(path)) return 'playlist';
   if (hasRestGroup) return rest === undefined || rest === '' || rest === '/' ? 'stream' : 'segment';
   const last = path.slice(path.lastIndexOf('/') + 1);
   return last.includes('.') ? 'segment' : 'stream';
 }
 
+/** `path` ends with `.m3u8` in any letter case (compared in place: no slice, no lower-cased copy). */
+function endsWithM3u8(path: string): boolean {
+  const at = path.length - 5;
+  return (
+    path.charCodeAt(at) === 0x2e /* . */ &&
+    (path.charCodeAt(at + 1) | 0x20) === 0x6d /* m */ &&
+    path.charCodeAt(at + 2) === 0x33 /* 3 */ &&
+    (path.charCodeAt(at + 3) | 0x20) === 0x75 /* u */ &&
+    path.charCodeAt(at + 4) === 0x38 /* 8 */
+  );
+}
+
 /** The handler returns the continuation of a request that waits for the middleware, so app.ts's crash guard sees its failures. */
 export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void | Promise<void> {
   const { config, sessions, authorizer, forwarder, metrics, trustedProxies, cors } = deps;
-  const pattern = config.session.channelPattern;
-  const hasRestGroup = pattern.source.includes('(?<rest>');
+  const channels = new ChannelMatcher(config.session.channelPattern);
   const param = config.session.param;
   const tokenParam = config.session.tokenParam;
   const bindIp = config.session.bindIp;
@@ -130,20 +133,28 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
   const bypass = config.cache.bypass;
   /** Connections told "Connection: close" whose socket is not closed yet. */
   const closing = new Set<Socket>();
+  const errorAnswers = new ErrorAnswers();
+  const requestHead = new RequestHead();
+  /** What a forwarded request reports when it is over, one function per kind (made once, not per request). */
+  const countRequest: Readonly<Record<RequestKind, (status: number) => void>> = {
+    playlist: (status) => metrics.request('playlist', status),
+    segment: (status) => metrics.request('segment', status),
+    stream: (status) => metrics.request('stream', status),
+    other: (status) => metrics.request('other', status),
+  };
   const accessLog = config.log.access ? new AccessLog(deps.log, config.log.accessSample, new QueryRedactor([tokenParam, param, ...config.log.redactParams])) : undefined;
 
   function sendError(res: ServerResponse, kind: RequestKind, code: ErrorCode, reason: string | undefined, started: number, extraHeaders?: readonly string[]): void {
-    const status = ERROR_CODES[code].status;
-    const body = reason === undefined ? FIXED_BODIES.get(code)! : Buffer.from(errorBody(code, reason));
-    const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store'];
-    if (extraHeaders !== undefined) headers.push(...extraHeaders);
+    const answer = errorAnswers.get(code, reason);
+    let headers = answer.headers;
     // A browser player on another origin reads the 403 and its JSON reason instead of "network error" (proxy/cors.ts).
     const corsHeaders = cors?.headersForResponse(res);
-    if (corsHeaders !== undefined) headers.push(...corsHeaders);
-    res.writeHead(status, headers);
-    res.end(body);
+    if (extraHeaders !== undefined || corsHeaders !== undefined) headers = [...headers, ...(extraHeaders ?? NO_HEADERS), ...(corsHeaders ?? NO_HEADERS)];
+    // writeHead reads the array and keeps nothing of it: the shared one is safe to pass.
+    res.writeHead(answer.status, headers as string[]);
+    res.end(answer.body);
     metrics.responseStarted(kind, started);
-    metrics.request(kind, status);
+    metrics.request(kind, answer.status);
   }
 
   function refuse(res: ServerResponse, kind: RequestKind, session: Session, decision: Decision, started: number): void {
@@ -228,6 +239,24 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
 
   /** Forwards (or serves from the cache or the fan-out) the request of an open session. */
   function serve(req: IncomingMessage, res: ServerResponse, kind: RequestKind, session: Session, started: number, pathAndQuery: string, clientIp: string, peerIp: string): void {
+    const method = req.method as 'GET' | 'HEAD';
+    // The edge cache serves playlists and segments, each when enabled, unless cache.bypass matches.
+    const cached = kind === 'playlist' ? deps.playlists !== undefined : kind === 'segment' && deps.segments !== undefined;
+    const bypassed = cached && isBypassed(pathAndQuery);
+    if (kind === 'playlist' && cached && !bypassed) {
+      // The common case first: a fresh playlist, rendered for this session at once. No upstream
+      // headers, observer or closure are built for it; anything else goes the long way below.
+      const sent = deps.playlists!.hit(res, pathAndQuery, method === 'HEAD', session.marker);
+      if (sent >= 0) {
+        metrics.responseStarted(kind, started);
+        if (sent > 0) {
+          session.bytes += sent;
+          metrics.bytesSent(kind, sent);
+        }
+        metrics.request(kind, 200);
+        return;
+      }
+    }
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       upstreamHost: forwarder.upstreamHost,
       clientIp,
@@ -235,34 +264,37 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       fromTrustedProxy: clientIp !== peerIp,
       dropRange: kind === 'playlist',
     });
-    const method = req.method as 'GET' | 'HEAD';
-    const forward = (): void => forwarder.forward(res, { method, pathAndQuery, headers, kind, session, startedAt: started }, (status) => metrics.request(kind, status));
     if (kind === 'stream') {
       const detach = sessions.attachStream(session, res);
       res.once('close', detach);
       // Viewers of one channel share one upstream connection; a HEAD (a probe) is forwarded on its own.
       if (deps.fanout !== undefined && method === 'GET') deps.fanout.join(pathAndQuery, pathAndQuery, headers, res, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
-      else forward();
+      else forward(res, method, pathAndQuery, headers, kind, session, started);
       return;
     }
-    if (kind === 'playlist' ? deps.playlists === undefined : deps.segments === undefined || kind !== 'segment') {
-      forward();
+    if (!cached) {
+      forward(res, method, pathAndQuery, headers, kind, session, started);
       return;
     }
-    if (isBypassed(pathAndQuery)) {
+    if (bypassed) {
       metrics.cacheRequest(kind as 'playlist' | 'segment', 'bypass');
-      forward();
+      forward(res, method, pathAndQuery, headers, kind, session, started);
       return;
     }
     if (kind === 'playlist') {
       deps.playlists!.serve(res, pathAndQuery, headers, method === 'HEAD', session.marker, new RequestObserver(metrics, forwarder, res, kind, session, started, undefined));
       return;
     }
-    const observer = new RequestObserver(metrics, forwarder, res, kind, session, started, forward);
+    const forwardAlone = (): void => forward(res, method, pathAndQuery, headers, kind, session, started);
+    const observer = new RequestObserver(metrics, forwarder, res, kind, session, started, forwardAlone);
     if (!deps.segments!.serve(res, { head: method === 'HEAD', pathAndQuery, headers, range: req.headers.range }, observer)) {
       metrics.cacheRequest('segment', 'bypass');
-      forward();
+      forwardAlone();
     }
+  }
+
+  function forward(res: ServerResponse, method: 'GET' | 'HEAD', pathAndQuery: string, headers: string[], kind: RequestKind, session: Session, started: number): void {
+    forwarder.forward(res, { method, pathAndQuery, headers, kind, session, startedAt: started }, countRequest[kind]);
   }
 
   function isBypassed(pathAndQuery: string): boolean {
@@ -297,7 +329,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', path.refused, started);
       return;
     }
-    const unreadable = checkQuery(query) ?? (hasDuplicateHost(req.rawHeaders) ? DUPLICATE_HOST : undefined);
+    const head = requestHead.read(req.rawHeaders);
+    const unreadable = checkQuery(query) ?? (head.duplicateHost ? DUPLICATE_HOST : undefined);
     if (unreadable !== undefined) {
       sendError(res, 'other', 'EDGE_ERR_BAD_REQUEST', unreadable.refused, started);
       return;
@@ -306,7 +339,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       sendError(res, 'other', 'EDGE_ERR_METHOD_NOT_ALLOWED', undefined, started, cors === undefined ? METHODS_ALLOWED : METHODS_ALLOWED_CORS);
       return;
     }
-    if (framesBody(req.rawHeaders)) {
+    if (head.framesBody) {
       // Players send no bodies. A Transfer-Encoding on a GET is either a smuggling attempt or a
       // framing Node rejects only after this handler ran (`gzip` without `chunked`, a broken
       // chunk): refuse before anything is forwarded, and close, since where the next request
@@ -322,13 +355,12 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       else void answerReadiness(res, deps.isReady);
       return;
     }
-    const match = pattern.exec(path);
-    const channel = match?.groups?.['channel'];
-    if (match === null || channel === undefined || channel === '') {
+    if (!channels.match(path)) {
       sendError(res, 'other', 'EDGE_ERR_NO_CHANNEL', undefined, started);
       return;
     }
-    const kind = classifyRequest(path, match.groups?.['rest'], hasRestGroup);
+    const channel = channels.channel;
+    const kind = classifyRequest(path, channels.rest, channels.hasRestGroup);
     const now = Date.now();
     const peerIp = normalizeIp(req.socket.remoteAddress);
     const clientIp = trustedProxies === undefined ? peerIp : clientIpOf(req.socket.remoteAddress, req.headers, trustedProxies);
@@ -349,7 +381,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
       session = sessions.adopt(
         found,
         marker!,
-        { kind: kind === 'stream' ? 'mpegts' : 'hls', clientIp, userAgent: req.headers['user-agent'] ?? '', host: req.headers.host ?? '', referer: req.headers.referer ?? '', token: isRefusal(originalToken) ? undefined : originalToken },
+        { kind: kind === 'stream' ? 'mpegts' : 'hls', clientIp, userAgent: head.userAgent, host: head.host, referer: head.referer, token: isRefusal(originalToken) ? undefined : originalToken },
         now,
       );
     }
@@ -366,12 +398,12 @@ export function createRequestHandler(deps: RequestHandlerDeps): (req: IncomingMe
         channel,
         kind: kind === 'stream' ? 'mpegts' : 'hls',
         clientIp,
-        userAgent: req.headers['user-agent'] ?? '',
-        host: req.headers.host ?? '',
+        userAgent: head.userAgent,
+        host: head.host,
         path,
         query: upstreamQuery,
         token,
-        referer: req.headers.referer ?? '',
+        referer: head.referer,
       };
       const joined = sessions.findJoin(origin);
       if (joined === undefined && fleetLookups && sessions.fleet.connected) {

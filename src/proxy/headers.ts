@@ -81,6 +81,62 @@ export function hasDuplicateHost(raw: readonly string[]): boolean {
   return false;
 }
 
+/** `name` equals `lower` (a lower-case header name of the same length) ignoring ASCII case, without allocating. */
+function isNamed(name: string, lower: string): boolean {
+  // `| 0x20` folds letters only; no other token character (RFC 9110 §5.6.2) folds onto a letter or `-`.
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * What the request path reads from a request head, in one pass over the raw
+ * list: the checks (more than one Host, a Transfer-Encoding) and the values a
+ * new session keeps (Host, User-Agent, Referer, as `req.headers` gives them:
+ * the first of duplicates, '' when absent). `req.headers` is built lazily by
+ * Node, one object and a lower-cased name per header: the hot path never asks
+ * for it. One instance per request handler, refilled by each request before
+ * anything can interleave (the handler reads it synchronously).
+ */
+export class RequestHead {
+  duplicateHost = false;
+  /** A Transfer-Encoding is declared (players send no bodies). */
+  framesBody = false;
+  host = '';
+  userAgent = '';
+  referer = '';
+
+  read(raw: readonly string[]): this {
+    let hosts = 0;
+    let host = '';
+    let userAgent: string | undefined;
+    let referer: string | undefined;
+    let framesBody = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      switch (name.length) {
+        case 4:
+          if (isNamed(name, 'host') && hosts++ === 0) host = raw[i + 1]!;
+          break;
+        case 7:
+          if (referer === undefined && isNamed(name, 'referer')) referer = raw[i + 1]!;
+          break;
+        case 10:
+          if (userAgent === undefined && isNamed(name, 'user-agent')) userAgent = raw[i + 1]!;
+          break;
+        case 17:
+          if (isNamed(name, 'transfer-encoding')) framesBody = true;
+          break;
+      }
+    }
+    this.duplicateHost = hosts > 1;
+    this.framesBody = framesBody;
+    this.host = host;
+    this.userAgent = userAgent ?? '';
+    this.referer = referer ?? '';
+    return this;
+  }
+}
+
 /**
  * Upstream request headers as a flat [name, value, …] list (undici's cheapest
  * form), from the client's raw headers.

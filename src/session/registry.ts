@@ -24,7 +24,7 @@ import type { EdgeMetrics, SessionCloseReason } from '../metrics/metrics.js';
 import type { CloseNotifier } from './close-notifier.js';
 import type { FleetEnd, FleetSessionView, FleetState } from './fleet.js';
 import { Interner, flatCopy } from './intern.js';
-import { SESSION_ID_LENGTH, Session, isSameJoin, isWellFormedSessionId, joinKeyOf, newSessionId, type Closable, type SessionOrigin } from './session.js';
+import { SESSION_ID_LENGTH, Session, SessionIds, isSameJoin, isWellFormedSessionId, joinKeyOf, type Closable, type SessionOrigin } from './session.js';
 import { markerSessionId, type MarkerClaims, type MarkerKeys } from './marker.js';
 import { SoloFleet } from './solo.js';
 import type { SessionStore } from './store.js';
@@ -85,6 +85,7 @@ export class SessionRegistry {
   private readonly admitting = new Map<Session, Promise<boolean>>();
   /** Shared copies of the strings many sessions have in common (intern.ts). */
   private readonly strings = new Interner();
+  private readonly ids = new SessionIds();
   private options: SessionRegistryOptions;
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout;
@@ -205,7 +206,7 @@ export class SessionRegistry {
     const joinKey = joinKeyOf(origin);
     const existing = this.store.getByJoinKey(joinKey);
     if (existing !== undefined && isSameJoin(existing, origin)) return existing;
-    const session = new Session(newSessionId(), this.compact(origin), now, joinKey);
+    const session = new Session(this.ids.next(), this.compact(origin), now, joinKey);
     // Until its first decision lands, a session lives as long as a middleware call may take.
     this.store.put(session, this.options.auth.staleGraceMs);
     return session;

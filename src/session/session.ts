@@ -4,7 +4,7 @@
  * playlists; an MPEG-TS session is one long connection (plus reconnects that
  * join it while its decision holds).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import type { Decision } from '../auth/types.js';
 
 export type SessionKind = 'hls' | 'mpegts';
@@ -18,8 +18,34 @@ export interface Closable {
 export const SESSION_ID_LENGTH = 22;
 const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 
+const SESSION_ID_BYTES = 16;
+/** Random bytes drawn at once for the hot path's session IDs: 256 IDs per draw. */
+const SESSION_ID_POOL_BYTES = 4096;
+
+/** One session ID (a one-off: `check`, tests). The registry draws its IDs from a {@link SessionIds}. */
 export function newSessionId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBytes(SESSION_ID_BYTES).toString('base64url');
+}
+
+/**
+ * Session IDs for a registry: the same 128 bits from the CSPRNG per ID as
+ * newSessionId, drawn 4 KiB at a time. crypto.randomBytes costs ~6 µs per
+ * call, most of it the call itself; an ID cut from the pool ~0.2 µs. Every
+ * byte is used for one ID only.
+ */
+export class SessionIds {
+  private readonly pool = Buffer.allocUnsafeSlow(SESSION_ID_POOL_BYTES);
+  private offset = SESSION_ID_POOL_BYTES;
+
+  next(): string {
+    if (this.offset === SESSION_ID_POOL_BYTES) {
+      randomFillSync(this.pool);
+      this.offset = 0;
+    }
+    const id = this.pool.toString('base64url', this.offset, this.offset + SESSION_ID_BYTES);
+    this.offset += SESSION_ID_BYTES;
+    return id;
+  }
 }
 
 export function isWellFormedSessionId(text: string): boolean {

@@ -93,6 +93,36 @@ describe('GuardedBackend', () => {
     await guard.close();
   });
 
+  it('without a caller signal (the Authorizer\'s way): the caller times out at backend.timeout, and a call that never ends is abandoned at the hard limit', async () => {
+    const { inner, guard, count } = setup(20, 1);
+    expect(guard.boundsCallers).toBe(true);
+    const started = performance.now();
+    await expect(guard.check(request)).rejects.toMatchObject({ code: 'EDGE_ERR_BACKEND_TIMEOUT' });
+    expect(inner.signals[0]!.aborted).toBe(false);
+    expect(guard.inFlight).toBe(1);
+    await new Promise((r) => setTimeout(r, 10 * 20 + 50));
+    expect(inner.signals[0]!.aborted).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(10 * 20 - 5);
+    expect(guard.inFlight).toBe(0);
+    expect(await count('edge_auth_backend_late_total', { end: 'abandoned' })).toBe(1);
+    expect(await count('edge_auth_backend_requests_total', { outcome: 'timeout' })).toBe(1);
+  });
+
+  it('without a caller signal, cancel() still ends a caller waiting on the wire and one in the queue', async () => {
+    const { inner, guard, count } = setup(60_000, 1);
+    const onWire = guard.check(request);
+    const queued = guard.check(request);
+    await Promise.resolve();
+    expect(inner.signals).toHaveLength(1);
+    expect(guard.queued).toBe(1);
+    guard.cancel();
+    await expect(onWire).rejects.toBeInstanceOf(CallCancelled);
+    await expect(queued).rejects.toBeInstanceOf(CallCancelled);
+    expect(guard.inFlight).toBe(0);
+    expect(await count('edge_auth_backend_late_total')).toBe(0);
+    expect(await count('edge_auth_backend_requests_total')).toBe(0);
+  });
+
   it('close() waits for the calls in flight, then closes the backend', async () => {
     const { inner, guard } = setup(30, 1);
     await expect(guard.check(request, never)).rejects.toMatchObject({ code: 'EDGE_ERR_BACKEND_TIMEOUT' });

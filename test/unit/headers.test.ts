@@ -1,5 +1,8 @@
+import fc from 'fast-check';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, hasDuplicateHost, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { clientResponseHeaders, hasDuplicateHost, RequestHead, upstreamRequestHeaders } from '../../src/proxy/headers.js';
 
 const pairs = (flat: string[]): [string, string][] => flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1]!] as [string, string]] : []));
 
@@ -73,6 +76,40 @@ describe('hasDuplicateHost', () => {
     expect(hasDuplicateHost(['Host', 'a', 'hOST', 'b'])).toBe(true);
     expect(hasDuplicateHost(['host', 'a', 'X', '1', 'HOST', 'a'])).toBe(true);
     expect(hasDuplicateHost(['Host', 'a', 'Hosts', 'b', 'Ghost', 'c', 'X-Host', 'd'])).toBe(false);
+  });
+});
+
+describe('RequestHead', () => {
+  /** What Node's own parsing gives for a raw header list (req.headers, built the way the server builds it). */
+  function nodeView(raw: string[]): Record<string, string | string[] | undefined> {
+    const message = new IncomingMessage(new Socket());
+    (message as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(raw, raw.length);
+    return message.headers;
+  }
+
+  it('reads Host, User-Agent and Referer as req.headers does, and flags a second Host and a Transfer-Encoding, in any letter case', () => {
+    const name = fc.constantFrom('Host', 'host', 'HOST', 'hOsT', 'User-Agent', 'user-agent', 'USER-AGENT', 'Referer', 'referer', 'Transfer-Encoding', 'transfer-encoding', 'Hosts', 'Ghost', 'X-Host', 'Referrer', 'User-Agents', 'Accept', 'Range');
+    const rawList = fc.array(fc.tuple(name, fc.string({ maxLength: 8 })), { maxLength: 8 }).map((pairs) => pairs.flat());
+    fc.assert(
+      fc.property(rawList, (raw) => {
+        const head = new RequestHead().read(raw);
+        const node = nodeView(raw);
+        expect(head.host).toBe(node.host ?? '');
+        expect(head.userAgent).toBe(node['user-agent'] ?? '');
+        expect(head.referer).toBe(node.referer ?? '');
+        expect(head.duplicateHost).toBe(hasDuplicateHost(raw));
+        expect(head.framesBody).toBe(raw.some((v, i) => i % 2 === 0 && v.toLowerCase() === 'transfer-encoding'));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('is refilled by each read: nothing of a previous request stays', () => {
+    const head = new RequestHead();
+    head.read(['Host', 'a', 'host', 'b', 'User-Agent', 'ua', 'Referer', 'r', 'Transfer-Encoding', 'chunked']);
+    expect(head).toMatchObject({ duplicateHost: true, framesBody: true, host: 'a', userAgent: 'ua', referer: 'r' });
+    head.read(['Host', 'c']);
+    expect(head).toMatchObject({ duplicateHost: false, framesBody: false, host: 'c', userAgent: '', referer: '' });
   });
 });
 

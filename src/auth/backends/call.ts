@@ -8,7 +8,7 @@
  * check/exchange.ts in `check`.
  */
 import type { BackendType } from '../../config/schema.js';
-import type { AuthBackend, AuthRequest, BackendVerdict } from '../types.js';
+import type { AuthBackend, AuthRequest, BackendVerdict, CallAbort } from '../types.js';
 import type { MiddlewareAnswer, MiddlewareClient } from './client.js';
 
 /** The one User-Agent the portal-style backends send (the `http` type forwards none: Astra sends none either). */
@@ -33,6 +33,7 @@ export type PlannedCheck = { readonly call: MiddlewareCall; readonly verdict?: u
 /** A backend that talks HTTP to a middleware: every type in this folder. */
 export interface MiddlewareBackend extends AuthBackend {
   readonly type: BackendType;
+  checkAbortable(request: AuthRequest, abort: CallAbort): Promise<BackendVerdict>;
   /** Pure: the request `check()` sends for `request`. */
   describeRequest(request: AuthRequest): PlannedCheck;
   /**
@@ -43,8 +44,8 @@ export interface MiddlewareBackend extends AuthBackend {
 }
 
 /** The whole check, as every backend's `check()` runs it: plan, send, interpret. */
-export async function runCheck(backend: MiddlewareBackend, client: MiddlewareClient, request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
+export async function runCheck(backend: MiddlewareBackend, client: MiddlewareClient, request: AuthRequest, cancel: AbortSignal | CallAbort): Promise<BackendVerdict> {
   const planned = backend.describeRequest(request);
   if (planned.call === undefined) return planned.verdict;
-  return backend.interpret(await client.send(planned.call, signal));
+  return backend.interpret(await client.send(planned.call, cancel));
 }

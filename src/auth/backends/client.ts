@@ -7,8 +7,9 @@
  * status is a decision at all (5xx is not) is the backend's interpret's call.
  */
 import { readFileSync } from 'node:fs';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { EdgeError, classifyTransportError, type ErrorCode } from '../../errors.js';
+import { CallAbort } from '../types.js';
 import type { MiddlewareCall } from './call.js';
 
 export interface MiddlewareClientOptions {
@@ -88,34 +89,16 @@ export class MiddlewareClient {
    * Sends `call` (built by the backend's describeRequest). Resolves with the
    * answer whatever its status, once its body was read or discarded; rejects
    * with an EdgeError when there is no answer (timeout, refused, reset,
-   * malformed HTTP).
+   * malformed HTTP). `cancel` cuts the exchange (its connection closes).
+   *
+   * On undici's dispatch API (like the forward path): no promise API's
+   * request object, body stream and dump per call, and cancellable through a
+   * CallAbort without an AbortSignal.
    */
-  async send(call: MiddlewareCall, signal: AbortSignal): Promise<MiddlewareAnswer> {
-    let response;
-    try {
-      response = await this.pool.request({ method: call.method, path: call.path, headers: call.headers as string[], signal });
-    } catch (err) {
-      if (signal.aborted) throw new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', 'middleware call aborted before its answer', { cause: err });
-      const kind = classifyTransportError(err);
-      throw new EdgeError(TRANSPORT_FAILURE_CODE[kind]!, `middleware ${kind}: ${(err as Error).message}`, { cause: err });
-    }
-    const { statusCode, headers: responseHeaders, body } = response;
-    let text: string | undefined;
-    try {
-      if (call.readBody) text = await readCapped(body, this.options.maxBodyBytes);
-      // Read and discard the rest, at most maxBodyBytes: keeps the connection reusable without trusting its size.
-      else await body.dump({ limit: this.options.maxBodyBytes, signal });
-    } catch {
-      text = undefined; // a body cut short does not change the status we already have
-    }
-    return {
-      status: statusCode,
-      header(name) {
-        const v = responseHeaders[name];
-        return Array.isArray(v) ? v[0] : v;
-      },
-      body: text,
-    };
+  send(call: MiddlewareCall, cancel: AbortSignal | CallAbort): Promise<MiddlewareAnswer> {
+    return new Promise((resolve, reject) => {
+      this.pool.dispatch({ method: call.method, path: call.path, headers: call.headers as string[] }, new MiddlewareExchange(call.readBody, this.options.maxBodyBytes, cancel, resolve, reject));
+    });
   }
 
   async close(): Promise<void> {
@@ -123,16 +106,104 @@ export class MiddlewareClient {
   }
 }
 
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
+/**
+ * One middleware exchange. The answer is settled once the body was read (up to
+ * maxBodyBytes, when the verdict needs it) or discarded (up to maxBodyBytes:
+ * keeps the connection reusable without trusting the body's size); a body
+ * that is larger, or cut short, leaves the status as it is and no body
+ * (the connection is closed). No answer at all is an EdgeError.
+ */
+class MiddlewareExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> = {};
+  private chunks: Buffer[] | undefined;
+  private bytes = 0;
+  /** The body was over the limit: the exchange was cut on purpose, the answer stands without it. */
+  private cut = false;
+  private settled = false;
+  private readonly onAbort = (reason: unknown): void => {
+    this.controller?.abort(reason as Error);
+  };
+  private readonly onSignal = (): void => this.onAbort((this.cancel as AbortSignal).reason);
+
+  constructor(
+    readBody: boolean,
+    private readonly maxBodyBytes: number,
+    private readonly cancel: AbortSignal | CallAbort,
+    private readonly resolve: (answer: MiddlewareAnswer) => void,
+    private readonly reject: (err: EdgeError) => void,
+  ) {
+    if (readBody) this.chunks = [];
+    if (cancel instanceof CallAbort) cancel.onAbort = this.onAbort;
+    else cancel.addEventListener('abort', this.onSignal, { once: true });
   }
-  return Buffer.concat(chunks, size).toString('utf8');
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.cancel.aborted) controller.abort(this.cancel.reason as Error);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    this.headers = headers;
+    const length = Number(headers['content-length']);
+    if (length > this.maxBodyBytes) this.overLimit(controller);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.cut) return;
+    this.bytes += chunk.length;
+    if (this.bytes > this.maxBodyBytes) {
+      this.overLimit(controller);
+      return;
+    }
+    this.chunks?.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.settle(this.chunks === undefined ? undefined : Buffer.concat(this.chunks, this.bytes).toString('utf8'));
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    // An answer whose body was over the limit or cut short keeps its status: it was an answer.
+    if (this.status !== 0) {
+      this.settle(undefined);
+      return;
+    }
+    if (this.settled) return;
+    this.done();
+    if (this.cancel.aborted) {
+      this.reject(new EdgeError('EDGE_ERR_BACKEND_TIMEOUT', 'middleware call aborted before its answer', { cause: err }));
+      return;
+    }
+    const kind = classifyTransportError(err);
+    this.reject(new EdgeError(TRANSPORT_FAILURE_CODE[kind]!, `middleware ${kind}: ${err.message}`, { cause: err }));
+  }
+
+  private overLimit(controller: Dispatcher.DispatchController): void {
+    this.cut = true;
+    this.chunks = undefined;
+    controller.abort(new Error('middleware answer body over backend.maxBodyBytes'));
+  }
+
+  private settle(body: string | undefined): void {
+    if (this.settled) return;
+    this.done();
+    const headers = this.headers;
+    this.resolve({
+      status: this.status,
+      header(name) {
+        const v = headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      },
+      body: this.cut ? undefined : body,
+    });
+  }
+
+  private done(): void {
+    this.settled = true;
+    if (this.cancel instanceof CallAbort) this.cancel.onAbort = undefined;
+    else this.cancel.removeEventListener('abort', this.onSignal);
+  }
 }

@@ -12,7 +12,7 @@
  * by the client). Answer headers: X-AuthDuration, X-UserId, X-Max-Sessions,
  * X-Unique, as from Ministra.
  */
-import type { AuthRequest, BackendVerdict } from '../types.js';
+import type { AuthRequest, BackendVerdict, CallAbort } from '../types.js';
 import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
 import { appendQuery, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
 import { rejectServerError, verdictFromAnswer } from './response.js';
@@ -63,6 +63,10 @@ export class FlussonicBackend implements MiddlewareBackend {
 
   check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     return runCheck(this, this.client, request, signal);
+  }
+
+  checkAbortable(request: AuthRequest, abort: CallAbort): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, abort);
   }
 
   close(): Promise<void> {

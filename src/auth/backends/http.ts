@@ -6,7 +6,7 @@
  * transport failures mean "unavailable" and are thrown.
  */
 import { EdgeError } from '../../errors.js';
-import type { AuthRequest, BackendVerdict } from '../types.js';
+import type { AuthRequest, BackendVerdict, CallAbort } from '../types.js';
 import { runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
 import { appendQuery, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
 import { rejectServerError, verdictFromAnswer } from './response.js';
@@ -51,6 +51,10 @@ export class HttpBackend implements MiddlewareBackend {
 
   check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     return runCheck(this, this.client, request, signal);
+  }
+
+  checkAbortable(request: AuthRequest, abort: CallAbort): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, abort);
   }
 
   close(): Promise<void> {

@@ -5,7 +5,7 @@
  * the Flussonic-compatible use), 4xx denies, 5xx and transport failures are
  * "unavailable" (thrown by the client).
  */
-import type { AuthRequest, BackendVerdict } from '../types.js';
+import type { AuthRequest, BackendVerdict, CallAbort } from '../types.js';
 import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
 import { appendQuery, joinPath, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
 import { expect200Or4xx, rejectServerError, verdictFromAnswer } from './response.js';
@@ -47,6 +47,10 @@ export class IptvportalBackend implements MiddlewareBackend {
 
   check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     return runCheck(this, this.client, request, signal);
+  }
+
+  checkAbortable(request: AuthRequest, abort: CallAbort): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, abort);
   }
 
   close(): Promise<void> {

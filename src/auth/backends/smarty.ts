@@ -16,7 +16,7 @@
  * endpoint.
  */
 import { EdgeError } from '../../errors.js';
-import type { AuthRequest, BackendVerdict } from '../types.js';
+import type { AuthRequest, BackendVerdict, CallAbort } from '../types.js';
 import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
 import { joinPath, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
 import { expect200Or4xx, rejectServerError, verdictFromAnswer } from './response.js';
@@ -88,6 +88,10 @@ export class SmartyBackend implements MiddlewareBackend {
 
   check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     return runCheck(this, this.client, request, signal);
+  }
+
+  checkAbortable(request: AuthRequest, abort: CallAbort): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, abort);
   }
 
   interpret(answer: MiddlewareAnswer): BackendVerdict {

@@ -10,7 +10,7 @@
  * re-check then gets `403`: the grant must be kept from our own cache for
  * X-AuthDuration, which the authorizer does with the verdict's ttlMs.
  */
-import type { AuthRequest, BackendVerdict } from '../types.js';
+import type { AuthRequest, BackendVerdict, CallAbort } from '../types.js';
 import { MIDDLEWARE_USER_AGENT, runCheck, type MiddlewareBackend, type PlannedCheck } from './call.js';
 import { joinPath, MiddlewareClient, type MiddlewareAnswer, type MiddlewareClientOptions } from './client.js';
 import { expect200Or4xx, rejectServerError, verdictFromAnswer } from './response.js';
@@ -49,6 +49,10 @@ export class StalkerBackend implements MiddlewareBackend {
 
   check(request: AuthRequest, signal: AbortSignal): Promise<BackendVerdict> {
     return runCheck(this, this.client, request, signal);
+  }
+
+  checkAbortable(request: AuthRequest, abort: CallAbort): Promise<BackendVerdict> {
+    return runCheck(this, this.client, request, abort);
   }
 
   close(): Promise<void> {
