@@ -412,7 +412,8 @@ export class SessionRegistry {
     if (resumed) this.options.metrics.sessionResumed();
     else this.options.metrics.sessionOpened();
     this.fleet.publish(session);
-    this.options.log.info(
+    // Built only when it is written: a new session on every request (scenario d) would pay for it at level warn.
+    if (this.options.log.isLevelEnabled('info')) this.options.log.info(
       { session: session.tag, channel: session.channel, kind: session.kind, name: d?.sessionName ?? d?.userId, ip: session.clientIp, source: d?.source, ...(resumed && { resumes: session.activations - 1 }) },
       resumed ? 'session resumed' : 'session opened',
     );
@@ -439,7 +440,7 @@ export class SessionRegistry {
       resumes: session.activations - 1,
     };
     if ((reason === 'idle' || reason === 'disconnected') && this.holdsForLife(session.decision)) this.keepResumable(session);
-    this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, ...figures }, 'session closed');
+    if (this.options.log.isLevelEnabled('info')) this.options.log.info({ session: session.tag, channel: session.channel, kind: session.kind, reason, ...figures }, 'session closed');
     this.options.notifier?.notify({ event: 'close', reason, closedAt: new Date(now).toISOString(), ...viewOf(session), ...figures });
   }
 
