@@ -11,6 +11,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody } from '../errors.js';
+import { answerReadiness, send } from '../respond.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { handleApi, type ApiResponse } from './api.js';
 import { checkAdminHost, parseAdminTarget } from './request.js';
@@ -174,16 +175,4 @@ function answerOpenPath(res: ServerResponse, path: string, method: string, deps:
       ({ type, text }) => send(res, 200, type, text),
       (err: unknown) => send(res, 500, 'text/plain', `metrics collection failed: ${(err as Error).message}\n`),
     );
-}
-
-/** /readyz, shared by the admin and (optionally) the public listener. */
-export async function answerReadiness(res: ServerResponse, isReady: () => Promise<boolean>): Promise<void> {
-  const ready = await isReady().catch(() => false);
-  if (ready) send(res, 200, 'text/plain', 'ready\n');
-  else send(res, 503, 'text/plain', 'not ready\n');
-}
-
-export function send(res: ServerResponse, status: number, contentType: string, body: string, extra?: Record<string, string>): void {
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -23,7 +23,7 @@ import { normalizePath } from './path.js';
 import { checkQuery, findParam, removeParam, splitTarget } from './query.js';
 import { isRefusal, refusal } from './refusal.js';
 import { QueryRedactor } from '../redact.js';
-import { answerReadiness, send } from '../admin/server.js';
+import { answerReadiness, send } from '../respond.js';
 import type { PlaylistCache } from '../cache/playlists.js';
 import type { SegmentCache } from '../cache/segments.js';
 import type { FanoutHub } from './fanout.js';
