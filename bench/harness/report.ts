@@ -14,11 +14,11 @@ export function median(xs: readonly number[]): number {
 }
 
 const MB = 1e6;
-const ROW_ORDER: readonly TargetName[] = ['direct', 'N1', 'N2', 'edge', 'edge+malloc', 'edge-w2'];
+const ROW_ORDER: readonly TargetName[] = ['direct', 'N1', 'N2', 'edge', 'edge+malloc', 'edge+redis', 'edge-w2'];
 
-/** The denominators of a target's ratios: nginx and direct; for edge-w2 (the workers A/B), the one-process edge. */
+/** The denominators of a target's ratios: nginx and direct; for a variant of the edge (edge-w2, edge+malloc, edge+redis), the plain edge first. */
 function denominators(num: TargetName): readonly TargetName[] {
-  return num === 'edge-w2' ? ['edge', 'N1', 'N2', 'direct'] : ['N1', 'N2', 'direct'];
+  return num === 'edge' ? ['N1', 'N2', 'direct'] : ['edge', 'N1', 'N2', 'direct'];
 }
 
 function count(runs: readonly { sample: { loadBound: boolean; noisy: boolean; pinnedOk: boolean } }[], valid?: readonly boolean[]): string {

@@ -21,8 +21,12 @@ export const EDGE_FLAGS: Readonly<Record<ScenarioId, readonly string[]>> = {
   f: [],
 };
 
-/** edge-w2: the same edge with `--workers 2` (bench --workers-ab: harness/workers.ts). */
-export type TargetName = 'direct' | 'N1' | 'N2' | 'edge' | 'edge+malloc' | 'edge-w2';
+/**
+ * edge-w2: the same edge with `--workers 2` (bench --workers-ab: harness/workers.ts).
+ * edge+redis: the same edge with `--store redis://` on a private redis-server on the load core
+ * (the fleet issue: the cost of Redis on a new session, as a ratio against the memory store).
+ */
+export type TargetName = 'direct' | 'N1' | 'N2' | 'edge' | 'edge+malloc' | 'edge+redis' | 'edge-w2';
 
 /** The flags that make `edge-w2`, appended after the scenario's EDGE_FLAGS. */
 export const TWO_WORKERS_FLAGS: readonly string[] = ['--workers', '2'];
@@ -83,11 +87,14 @@ export const THROUGHPUT: Readonly<Record<'a' | 'b' | 'c' | 'd', ThroughputScenar
   d: {
     id: 'd',
     title: '(d) a new session on every request (middleware call)',
-    targets: ['N1', 'N2', 'edge', 'direct'],
+    targets: ['N1', 'N2', 'edge', 'edge+redis', 'direct'],
     path: PLAYLIST,
     uniqueToken: true,
     expectedStatus: () => 200,
-    note: 'token=ok-<run nonce>-<thread>-<counter>: one middleware call per request (direct: no middleware, a ceiling).',
+    note:
+      'token=ok-<run nonce>-<thread>-<counter>: one middleware call per request (direct: no middleware, a ceiling). ' +
+      'edge+redis: the same edge with --store redis:// (a private redis-server on the load core, no persistence): every new session is published to Redis; ' +
+      'the middleware sends no per-user limit, so no request waits for Redis (with a limit the admission script is awaited: npm run bench:fleet measures that latency).',
   },
 };
 

@@ -3,9 +3,9 @@
 // SUT core (the "direct" row: what one core of static nginx serves), the middleware, and, for (e),
 // the MPEG-TS live origin. The systems under test (N1, N2, the edge) are started per scenario, so
 // each scenario begins with empty caches and an idle RSS of its own.
-import { accessSync, constants, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Children, Child } from './children.js';
@@ -48,6 +48,12 @@ export interface Stack {
   loadSidePids(): number[];
   /** The MPEG-TS live origin of (e), started on first use. */
   tsOrigin(bitsPerSecond: number): Promise<NodeService>;
+  /**
+   * A private redis-server on the load core (edge+redis), started on first use: a free port on
+   * 127.0.0.1, no persistence, its files in the bench's temp directory. Undefined when the machine
+   * has no redis-server (the target is then left out, and the run says so).
+   */
+  redis(): Promise<{ readonly url: string; readonly child: Child } | undefined>;
   close(): Promise<void>;
 }
 
@@ -59,6 +65,18 @@ export function freePort(): Promise<number> {
       const port = (s.address() as { port: number }).port;
       s.close(() => resolve(port));
     });
+  });
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+function listens(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
   });
 }
 
@@ -108,6 +126,7 @@ export async function startStack(children: Children, pinning: Pinning, root: str
   const middleware = await startNodeService(children, root, 'middleware', 'middleware.ts', []);
   const wrk = await writeWrkScripts(tmp);
   let ts: NodeService | undefined;
+  let redis: { url: string; child: Child } | undefined;
   const proxies: RunningNginx[] = [];
   return {
     root,
@@ -132,11 +151,21 @@ export async function startStack(children: Children, pinning: Pinning, root: str
     },
     loadSidePids() {
       // This process alone (its tree holds every child, the SUT included), the others with their trees.
-      return [process.pid, ...processTree(origin.child.pid), middleware.child.pid, ...(ts === undefined ? [] : [ts.child.pid])];
+      return [process.pid, ...processTree(origin.child.pid), middleware.child.pid, ...(ts === undefined ? [] : [ts.child.pid]), ...(redis === undefined ? [] : [redis.child.pid])];
     },
     async tsOrigin(bitsPerSecond) {
       ts ??= await startNodeService(children, root, 'ts-origin', 'ts-origin.ts', [tsFile, String(bitsPerSecond)]);
       return ts;
+    },
+    async redis() {
+      if (redis !== undefined) return redis;
+      const bin = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((b) => existsSync(b));
+      if (bin === undefined) return undefined;
+      const port = await freePort();
+      const child = children.spawn('redis', bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp, '--protected-mode', 'yes'], { cwd: tmp });
+      await waitFor('redis-server', () => listens(port), 10_000, child);
+      redis = { url: `redis://127.0.0.1:${port}`, child };
+      return redis;
     },
     async close() {
       await children.stopAll();

@@ -77,11 +77,21 @@ async function get(url: string): Promise<{ status: number; text: string }> {
   return { status: res.status, text: await res.text() };
 }
 
+/** edge+redis must measure the edge WITH Redis: one that fell back to its local state would flatter it. */
+async function expectStoreUp(adminUrl: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (/^edge_store_up(\{[^}]*\})? 1$/m.test((await get(`${adminUrl}/metrics`)).text)) return;
+    await sleep(100);
+  }
+  throw new Error(`edge+redis: ${adminUrl}/metrics does not show edge_store_up 1 after 5 s`);
+}
+
 const MARKER = /edge_session=([A-Za-z0-9_-]+)/;
 
 export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: ThroughputSettings, log: (line: string) => void): Promise<ThroughputResult> {
   const targets: Target[] = [];
   let edgeArgv: readonly string[] = [];
+  const names = [...sc.targets];
   for (const name of sc.targets) {
     if (name === 'direct') {
       targets.push({ name, base: stack.originDirect.url, pid: stack.originDirect.child.pid, isEdge: false });
@@ -89,6 +99,12 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
       const n = await stack.startProxy(name, `${name}-${sc.id}`);
       targets.push({ name, base: n.url, pid: n.child.pid, isEdge: false });
     } else {
+      const store = name === 'edge+redis' ? await stack.redis() : undefined;
+      if (name === 'edge+redis' && store === undefined) {
+        log('  edge+redis left out: no redis-server on this machine (apt-get install redis-server)');
+        names.splice(names.indexOf(name), 1);
+        continue;
+      }
       const edge = await startEdge(
         stack.children,
         `${name}-${sc.id}`,
@@ -98,12 +114,13 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
           adminPort: await freePort(),
           upstream: stack.origin.url,
           backend: `${stack.middleware.url}/auth`,
-          extraFlags: [...EDGE_FLAGS[sc.id], ...(s.sut?.flags ?? []), ...(name === 'edge-w2' ? TWO_WORKERS_FLAGS : [])],
+          extraFlags: [...EDGE_FLAGS[sc.id], ...(s.sut?.flags ?? []), ...(name === 'edge-w2' ? TWO_WORKERS_FLAGS : []), ...(store === undefined ? [] : ['--store', store.url])],
           env: name === 'edge+malloc' ? MALLOC_ENV : {},
         },
         s.sut?.prefix ?? stack.pinning.sutPrefix(),
       );
-      edgeArgv = edge.argv;
+      if (store !== undefined) await expectStoreUp(edge.adminUrl);
+      if (name === 'edge') edgeArgv = edge.argv;
       targets.push({ name, base: edge.url, pid: edge.child.pid, isEdge: true });
     }
   }
@@ -187,7 +204,7 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
     }
   }
 
-  return { kind: 'throughput', id: sc.id, title: sc.title, note: sc.note, url: urls, edgeArgv, targets: sc.targets, idleRss, runs, crossCheck };
+  return { kind: 'throughput', id: sc.id, title: sc.title, note: sc.note, url: urls, edgeArgv, targets: names, idleRss, runs, crossCheck };
 }
 
 function toRun(target: TargetName, round: number, w: WrkResult, sample: Sample, middlewareCalls: number, expected: number): ThroughputRun {
