@@ -99,4 +99,20 @@ describe('bench arithmetic', () => {
     expect(edgeN1.perRound).toEqual([0.5, 0.4]);
     expect(throughputRatios(result).find((r) => r.den === 'direct')!.value).toBeCloseTo(65 / 300);
   });
+
+  it('a variant of the edge (edge+redis, edge+malloc) is compared with the plain edge first, the plain edge never with itself', () => {
+    const run = (target: ThroughputRun['target'], round: number, reqPerSec: number): ThroughputRun =>
+      ({ target, round, reqPerSec, mbPerSec: reqPerSec / 1000, valid: true, cpuUsPerReq: 1e6 / reqPerSec }) as ThroughputRun;
+    const result = {
+      kind: 'throughput',
+      id: 'd',
+      targets: ['N1', 'edge', 'edge+redis'],
+      runs: [run('N1', 1, 100), run('edge', 1, 80), run('edge+redis', 1, 56), run('N1', 2, 100), run('edge', 2, 100), run('edge+redis', 2, 75)],
+    } as unknown as ThroughputResult;
+    const ratios = throughputRatios(result).map((r) => `${r.num}/${r.den}`);
+    expect(ratios).toEqual(['edge/N1', 'edge+redis/edge', 'edge+redis/N1']);
+    const redis = throughputRatios(result).find((r) => r.num === 'edge+redis' && r.den === 'edge')!;
+    expect(redis.perRound).toEqual([0.7, 0.75]);
+    expect(THROUGHPUT.d.targets).toContain('edge+redis');
+  });
 });
