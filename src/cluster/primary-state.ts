@@ -24,7 +24,7 @@
  */
 import type { AdmitAnswer, AdmitRequest, FleetEnd, FleetFound, FleetPage, FleetSessionView } from '../session/fleet.js';
 import type { SessionKind } from '../session/session.js';
-import type { SessionFilter, SessionView, TablePosition } from '../session/table.js';
+import { before, firstAfter, firstAtOrAfter, type SessionFilter, type SessionView, type TablePosition } from '../session/table.js';
 import type { PublishedSession, SessionTouch } from './protocol.js';
 
 /** Tombstones kept at most (oldest dropped first): each is an ID and a time; a flood of kicks must not grow the primary without bound. */
@@ -83,10 +83,6 @@ export interface PrimaryStateOptions {
   readonly resumableUntil?: (expiresAt: number, now: number) => number;
   readonly maxTombstones?: number;
   readonly maxResumable?: number;
-}
-
-function before(a: TablePosition, b: TablePosition): boolean {
-  return a.openedAt < b.openedAt || (a.openedAt === b.openedAt && a.seq < b.seq);
 }
 
 /** `SessionTable`'s filter, on a published view (name: session name or user; text: lower-case, in channel, name or user). */
@@ -348,7 +344,7 @@ export class PrimaryState {
   /** Keyset paging like SessionTable.page: oldest first, each session open throughout a walk seen once. */
   list(filter: SessionFilter, after: TablePosition | undefined, limit: number): FleetPage {
     const ordered = this.ordered;
-    let i = after === undefined ? 0 : this.firstAfter(after);
+    let i = after === undefined ? 0 : firstAfter(ordered, after);
     const sessions: FleetSessionView[] = [];
     let last: SessionRecord | undefined;
     let more = false;
@@ -394,24 +390,7 @@ export class PrimaryState {
       ordered.push(record);
       return;
     }
-    ordered.splice(this.firstAtOrAfter(record), 0, record);
-  }
-
-  private firstAtOrAfter(p: TablePosition): number {
-    let lo = 0;
-    let hi = this.ordered.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(this.ordered[mid]!, p)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  private firstAfter(p: TablePosition): number {
-    const i = this.firstAtOrAfter(p);
-    const r = this.ordered[i];
-    return r !== undefined && r.openedAt === p.openedAt && r.seq === p.seq ? i + 1 : i;
+    ordered.splice(firstAtOrAfter(ordered, record), 0, record);
   }
 
   private compact(): void {

@@ -40,8 +40,28 @@ interface OrderEntry extends TablePosition {
 /** Removed sessions leave their slot until the index holds this many more slots than open sessions, plus as many again. */
 const COMPACT_SLACK = 64;
 
-function before(a: TablePosition, b: TablePosition): boolean {
+/** Whether `a` comes before `b` in opening order (equal opening times: by seq). */
+export function before(a: TablePosition, b: TablePosition): boolean {
   return a.openedAt < b.openedAt || (a.openedAt === b.openedAt && a.seq < b.seq);
+}
+
+/** Index of the first slot of `ordered` (sorted by `before`) not before `p`: a binary search. */
+export function firstAtOrAfter(ordered: readonly TablePosition[], p: TablePosition): number {
+  let lo = 0;
+  let hi = ordered.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(ordered[mid]!, p)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first slot of `ordered` after `p` (a page cursor: the slot at `p` itself is skipped). */
+export function firstAfter(ordered: readonly TablePosition[], p: TablePosition): number {
+  const i = firstAtOrAfter(ordered, p);
+  const e = ordered[i];
+  return e !== undefined && e.openedAt === p.openedAt && e.seq === p.seq ? i + 1 : i;
 }
 
 export function matchesFilter(s: Session, filter: SessionFilter): boolean {
@@ -299,7 +319,7 @@ export class SessionTable {
    */
   page(filter: SessionFilter, after: TablePosition | undefined, limit: number): SessionPage {
     const ordered = this.ordered;
-    let i = after === undefined ? 0 : this.firstAfter(after);
+    let i = after === undefined ? 0 : firstAfter(ordered, after);
     const sessions: Session[] = [];
     let last: OrderEntry | undefined;
     let more = false;
@@ -337,28 +357,9 @@ export class SessionTable {
       ordered.push(e);
       return;
     }
-    const i = this.firstAtOrAfter(e);
+    const i = firstAtOrAfter(ordered, e);
     // A session back from idling before compaction still has its slot.
     if (ordered[i] !== e) ordered.splice(i, 0, e);
-  }
-
-  /** Index of the first slot not before `p`. */
-  private firstAtOrAfter(p: TablePosition): number {
-    let lo = 0;
-    let hi = this.ordered.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(this.ordered[mid]!, p)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** Index of the first slot after `p`. */
-  private firstAfter(p: TablePosition): number {
-    const i = this.firstAtOrAfter(p);
-    const e = this.ordered[i];
-    return e !== undefined && e.openedAt === p.openedAt && e.seq === p.seq ? i + 1 : i;
   }
 
   /** Drops the slots of closed sessions, in place, keeping the order. */
