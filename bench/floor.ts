@@ -33,8 +33,9 @@ import { machineInfo, pinSelf, planPinning } from './harness/machine.js';
 import { measure, type Sample } from './harness/measure.js';
 import { loadAverage, processTree } from './harness/proc.js';
 import { EDGE_FLAGS, THROUGHPUT } from './harness/scenarios.js';
-import { freePort, startStack, type MiddlewareStats, type Stack } from './harness/stack.js';
+import { startStack, type MiddlewareStats, type Stack } from './harness/stack.js';
 import { startWrk, type WrkResult } from './harness/wrk.js';
+import { unusedPort } from '../test/helpers/ports.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 type Scenario = 'a' | 'c' | 'd';
@@ -182,7 +183,7 @@ async function runScenario(stack: Stack, children: Children, args: Args, sc: Sce
   }
   const edges: Target[] = [];
   for (const e of args.edges) {
-    const edge = await startEdge(children, `${e.name}-${sc}`, { root: e.dir, port: await freePort(), adminPort: await freePort(), upstream: stack.origin.url, backend: `${stack.middleware.url}/auth`, extraFlags: EDGE_FLAGS[sc] }, stack.pinning.sutPrefix());
+    const edge = await startEdge(children, `${e.name}-${sc}`, { root: e.dir, port: await unusedPort(), adminPort: await unusedPort(), upstream: stack.origin.url, backend: `${stack.middleware.url}/auth`, extraFlags: EDGE_FLAGS[sc] }, stack.pinning.sutPrefix());
     own.push(edge.child);
     edges.push({ name: e.name, kind: 'edge', base: edge.url, pid: edge.child.pid });
   }

@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { unusedPort } from '../test/helpers/ports.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const argv = process.argv.slice(2);
@@ -41,11 +42,6 @@ const SCENARIOS: readonly Scenario[] = [
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
-function freePort(): Promise<number> {
-  const s = createServer();
-  return listen(s).then((port) => new Promise((resolve) => s.close(() => resolve(port))));
 }
 
 /** Denies after `delayMs`; counts requests in flight from arrival to the end of its response (or the socket's close). */
@@ -123,7 +119,7 @@ async function run(s: Scenario): Promise<void> {
   const origin = startOrigin();
   const mwPort = await listen(mw);
   const originPort = await listen(origin);
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = [await unusedPort(), await unusedPort()];
   const edge = await startEdge(port, adminPort, originPort, mwPort, s.edgeFlags);
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const statuses = new Map<number, number>();

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unusedPort } from '../test/helpers/ports.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -34,15 +35,6 @@ function listen(handler: Parameters<typeof createServer>[1]): Promise<{ url: str
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() })));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function main(): Promise<void> {
   try {
     execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
@@ -60,8 +52,8 @@ async function main(): Promise<void> {
     res.end();
   });
   const dir = await mkdtemp(join(tmpdir(), 'edge-profile-'));
-  const port = await freePort();
-  const adminPort = await freePort();
+  const port = await unusedPort();
+  const adminPort = await unusedPort();
   const edge = spawn('taskset', ['-c', '1', process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, join(ROOT, 'dist/main.js'), '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--upstream', origin.url, '--backend', `${middleware.url}/auth`, '--log-level', 'warn'], { stdio: 'inherit' });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {

@@ -5,11 +5,11 @@
 // each scenario begins with empty caches and an idle RSS of its own.
 import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Children, Child } from './children.js';
 import { answers, waitFor } from './children.js';
+import { acceptsConnections, unusedPort } from '../../test/helpers/ports.js';
 import { loadMedia, writeStaticChannels, type Media } from './fixtures.js';
 import type { Pinning } from './machine.js';
 import { startNginx, type NginxRole, type RunningNginx } from './nginx.js';
@@ -57,29 +57,6 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** True when something accepts TCP connections on 127.0.0.1:port. */
-function listens(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /** Starts a bench process (bench/procs/*.ts) on the load cores; it prints {"port": N} when listening. */
 export async function startNodeService(children: Children, root: string, name: string, script: string, args: string[]): Promise<NodeService> {
   const child = children.spawn(name, process.execPath, ['--import', 'tsx', join(root, 'bench/procs', script), ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -120,7 +97,7 @@ export async function startStack(children: Children, pinning: Pinning, root: str
   const tsFile = join(tmp, 'stream.ts');
   await writeFile(tsFile, media.ts);
   const liveLog = join(tmp, 'origin-live.log');
-  const originSpec = async (dir: string) => ({ role: 'origin' as const, dir: join(tmp, dir), port: await freePort(), root: join(tmp, 'www'), liveLog });
+  const originSpec = async (dir: string) => ({ role: 'origin' as const, dir: join(tmp, dir), port: await unusedPort(), root: join(tmp, 'www'), liveLog });
   const origin = await startNginx(children, 'origin', await originSpec('origin'), []);
   const originDirect = await startNginx(children, 'direct', await originSpec('direct'), pinning.sutPrefix());
   const middleware = await startNodeService(children, root, 'middleware', 'middleware.ts', []);
@@ -143,7 +120,7 @@ export async function startStack(children: Children, pinning: Pinning, root: str
       const n = await startNginx(
         children,
         name,
-        { role, dir: join(tmp, `${name}-${proxies.length}`), port: await freePort(), origin: (upstream ?? origin.url).replace('http://', ''), middleware: middleware.url.replace('http://', '') },
+        { role, dir: join(tmp, `${name}-${proxies.length}`), port: await unusedPort(), origin: (upstream ?? origin.url).replace('http://', ''), middleware: middleware.url.replace('http://', '') },
         pinning.sutPrefix(),
       );
       proxies.push(n);
@@ -161,9 +138,9 @@ export async function startStack(children: Children, pinning: Pinning, root: str
       if (redis !== undefined) return redis;
       const bin = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((b) => existsSync(b));
       if (bin === undefined) return undefined;
-      const port = await freePort();
+      const port = await unusedPort();
       const child = children.spawn('redis', bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp, '--protected-mode', 'yes'], { cwd: tmp });
-      await waitFor('redis-server', () => listens(port), 10_000, child);
+      await waitFor('redis-server', () => acceptsConnections(port), 10_000, child);
       redis = { url: `redis://127.0.0.1:${port}`, child };
       return redis;
     },

@@ -8,8 +8,9 @@ import { measure, type Sample } from './measure.js';
 import { processTree, rssBytes } from './proc.js';
 import type { Pinning } from './machine.js';
 import { EDGE_FLAGS, TWO_WORKERS_FLAGS, type TargetName, type ThroughputScenario } from './scenarios.js';
-import { freePort, type MiddlewareStats, type Stack } from './stack.js';
+import { type MiddlewareStats, type Stack } from './stack.js';
 import { startWrk, type WrkResult } from './wrk.js';
+import { unusedPort } from '../../test/helpers/ports.js';
 
 export interface ThroughputSettings {
   durationS: number;
@@ -110,8 +111,8 @@ export async function runThroughput(stack: Stack, sc: ThroughputScenario, s: Thr
         `${name}-${sc.id}`,
         {
           root: stack.root,
-          port: await freePort(),
-          adminPort: await freePort(),
+          port: await unusedPort(),
+          adminPort: await unusedPort(),
           upstream: stack.origin.url,
           backend: `${stack.middleware.url}/auth`,
           extraFlags: [...EDGE_FLAGS[sc.id], ...(s.sut?.flags ?? []), ...(name === 'edge-w2' ? TWO_WORKERS_FLAGS : []), ...(store === undefined ? [] : ['--store', store.url])],

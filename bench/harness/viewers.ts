@@ -9,7 +9,8 @@ import { LiveChannel } from './fixtures.js';
 import { measure, type Sample } from './measure.js';
 import { processTree, rssBytes } from './proc.js';
 import { EDGE_FLAGS, HLS_TITLE, TS_TITLE, type HlsScenarioSettings, type TsScenarioSettings } from './scenarios.js';
-import { freePort, type MiddlewareStats, type Stack } from './stack.js';
+import { type MiddlewareStats, type Stack } from './stack.js';
+import { unusedPort } from '../../test/helpers/ports.js';
 
 type StreamTarget = 'edge' | 'N2';
 
@@ -23,7 +24,7 @@ async function startSuts(stack: Stack, id: 'e' | 'f', upstream: string): Promise
   const edge = await startEdge(
     stack.children,
     `edge-${id}`,
-    { root: stack.root, port: await freePort(), adminPort: await freePort(), upstream, backend: `${stack.middleware.url}/auth`, extraFlags: EDGE_FLAGS[id] },
+    { root: stack.root, port: await unusedPort(), adminPort: await unusedPort(), upstream, backend: `${stack.middleware.url}/auth`, extraFlags: EDGE_FLAGS[id] },
     stack.pinning.sutPrefix(),
   );
   const n2 = await stack.startProxy('N2', `N2-${id}`, upstream);

@@ -2,7 +2,7 @@
 // down" cases (connection refused) and for bringing a server up later where a client already
 // points (a middleware down at the edge's start-up, flapping). Another process could take the
 // port in between; on a test machine that is rare enough, and the test then fails loudly.
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 export function unusedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -22,3 +22,15 @@ export function unusedPort(): Promise<number> {
  * with no later server on it, use this one.
  */
 export const REFUSED_PORT = 1;
+
+/** True when something accepts TCP connections on 127.0.0.1:`port` now (a server started by a child process is up). */
+export function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -3,9 +3,9 @@
 // shared Redis on 6379 and never flush a database they did not make.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { acceptsConnections, unusedPort } from './ports.js';
 import { sleep } from './wait.js';
 
 export interface TestRedis {
@@ -18,29 +18,10 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await acceptsConnections(port)) return;
     await sleep(25);
   }
   throw new Error(`redis-server did not listen on ${port} within ${timeoutMs} ms`);
@@ -48,7 +29,7 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
 
 export async function startTestRedis(): Promise<TestRedis> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edge-redis-'));
-  const port = await freePort();
+  const port = await unusedPort();
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'], { stdio: 'ignore' });

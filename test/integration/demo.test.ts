@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FFMPEG_MISSING, READY_LINE } from '../../src/demo/output.js';
 import { httpRequest, openStream } from '../helpers/client.js';
 import { ffprobeStreams } from '../helpers/media.js';
+import { unusedPort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/demo/main.js', import.meta.url));
@@ -62,13 +63,6 @@ async function listening(port = 0): Promise<Server> {
   return server;
 }
 
-async function freePort(): Promise<number> {
-  const server = await listening();
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /**
  * Starts the demo on two free ports and waits for its URLs. The demo binds its own origin and
  * middleware on port 0 first, so the kernel may hand one of "our" just-freed ports to them:
@@ -76,7 +70,7 @@ async function freePort(): Promise<number> {
  */
 async function startReady(env?: NodeJS.ProcessEnv): Promise<{ demo: DemoProcess; port: number; adminPort: number }> {
   for (let attempt = 1; ; attempt++) {
-    const [port, adminPort] = [await freePort(), await freePort()];
+    const [port, adminPort] = [await unusedPort(), await unusedPort()];
     const demo = startDemo(['--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`], env);
     try {
       await ready(demo);
@@ -213,7 +207,7 @@ describe('npm run demo', () => {
     const holder = await listening();
     holders.push(holder);
     const { port } = holder.address() as { port: number };
-    const demo = startDemo(['--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${await freePort()}`]);
+    const demo = startDemo(['--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${await unusedPort()}`]);
     const { code } = await Promise.race([demo.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the demo did not exit')), STOP_TIMEOUT_MS).unref())]);
     running.splice(running.indexOf(demo), 1);
     expect(code).toBe(1);

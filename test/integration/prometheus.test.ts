@@ -3,7 +3,6 @@
 // on it. promtool lints the edge's /metrics. Both tools come from .ci/run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { httpRequest } from '../helpers/client.js';
 import { startTestMiddleware } from '../helpers/middleware.js';
 import { startTestOrigin } from '../helpers/origin.js';
+import { unusedPort } from '../helpers/ports.js';
 import { useStack } from '../helpers/stack.js';
 import { TOOLS, requireTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
@@ -47,16 +47,6 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface PromVector {
   status: string;
@@ -91,7 +81,7 @@ async function startPrometheus(targets: readonly string[]): Promise<RunningProme
   await writeFile(join(dir, 'prometheus.yml'), config);
   // A port found free can be taken before Prometheus binds it: try a few.
   for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = await freePort();
+    const port = await unusedPort();
     const url = `http://127.0.0.1:${port}`;
     const child = spawn(
       prometheusBin.path,
