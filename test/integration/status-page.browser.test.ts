@@ -6,7 +6,7 @@
 // it fails instead: helpers/tools.ts).
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, launchChromium } from '../helpers/browser.js';
 import { httpRequest, openStream, type OpenStream } from '../helpers/client.js';
@@ -18,6 +18,18 @@ const SCREENSHOT = fileURLToPath(new URL('../artifacts/status-page.png', import.
 const TOKEN = 'browser-admin-token-0123456789';
 /** Playwright's waits: well inside the test's budget, so a miss reads as "row never appeared", not a timeout. */
 const UI_TIMEOUT_MS = 6000;
+
+/** A new page of `context` whose console errors and uncaught page errors land in `problems` (each test expects none). */
+async function watchedPage(context: BrowserContext): Promise<{ page: Page; problems: string[] }> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_TIMEOUT_MS);
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  return { page, problems };
+}
 
 const start = useStack({ origin: { segmentBytes: 48 * 1024 } });
 const streams: OpenStream[] = [];
@@ -55,13 +67,7 @@ describe.skipIf(CHROMIUM.skip)(`status page in Chromium${CHROMIUM.note}`, () => 
 
     const context = await browser!.newContext({ viewport: { width: 1200, height: 860 } });
     try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(UI_TIMEOUT_MS);
-      const problems: string[] = [];
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-      });
-      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      const { page, problems } = await watchedPage(context);
 
       // Sign in: the token goes into an HttpOnly cookie and out of the URL.
       await page.goto(`${edge.adminUrl}/?token=${encodeURIComponent(TOKEN)}`);
@@ -121,13 +127,7 @@ describe.skipIf(CHROMIUM.skip)(`status page in Chromium${CHROMIUM.note}`, () => 
     const injected = injectSessions(edge.app, 130);
     const context = await browser!.newContext({ viewport: { width: 1200, height: 860 } });
     try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(UI_TIMEOUT_MS);
-      const problems: string[] = [];
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-      });
-      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      const { page, problems } = await watchedPage(context);
       const asked: URLSearchParams[] = [];
       page.on('request', (r) => {
         const u = new URL(r.url());
